@@ -1,0 +1,203 @@
+"""One function per subcommand: turn parsed flags into library calls and print runc's output.
+
+Each handler imports what only it needs, so `state` never pays for `run`'s modules.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyrunc.errors import RuntimeErr
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+
+
+def cmd_create(g: dict, o: dict, a: list[str]) -> int:
+    from pyrunc import container
+
+    container.create(
+        g["root"], a[0], o["bundle"], console_socket=o["console_socket"], pid_file=o["pid_file"],
+        no_pivot=o["no_pivot"], no_new_keyring=o["no_new_keyring"],
+        preserve_fds=o["preserve_fds"], detach=True, debug=g["debug"],
+    )
+    return 0
+
+
+def cmd_start(g: dict, o: dict, a: list[str]) -> int:
+    from pyrunc import container
+
+    container.start(g["root"], a[0])
+    return 0
+
+
+def cmd_run(g: dict, o: dict, a: list[str]) -> int:
+    from pyrunc import container
+
+    detach = o["detach"]
+    if not detach and not o["no_subreaper"]:
+        from pyrunc.linux import sys as S
+
+        S.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
+    c = container.create(
+        g["root"], a[0], o["bundle"], console_socket=o["console_socket"], pid_file=o["pid_file"],
+        no_pivot=o["no_pivot"], no_new_keyring=o["no_new_keyring"],
+        preserve_fds=o["preserve_fds"], detach=detach, debug=g["debug"],
+    )
+    try:
+        container.start(g["root"], a[0])
+    except BaseException:
+        container.delete(g["root"], a[0], force=True)
+        raise
+    if detach:
+        return 0
+    from pyrunc import foreground
+
+    rc = foreground.wait(c.st["pid"], c.console_master)
+    if not o["keep"]:
+        container.delete(g["root"], a[0], force=True)
+    return rc
+
+
+def cmd_state(g: dict, o: dict, a: list[str]) -> int:
+    from pyrunc import container
+    from pyrunc.fastjson import dumps_indent
+
+    _out(dumps_indent(container.state(g["root"], a[0])) + "\n")
+    return 0
+
+
+def cmd_kill(g: dict, o: dict, a: list[str]) -> int:
+    from pyrunc import container
+    from pyrunc import state as S
+
+    S.load(g["root"], a[0])  # "container does not exist" comes before a bad signal
+    sig = container.parse_signal(a[1] if len(a) > 1 else "SIGTERM")
+    container.kill(g["root"], a[0], sig, o["all"])
+    return 0
+
+
+def cmd_delete(g: dict, o: dict, a: list[str]) -> int:
+    from pyrunc import container
+
+    container.delete(g["root"], a[0], o["force"])
+    return 0
+
+
+def cmd_list(g: dict, o: dict, a: list[str]) -> int:
+    from pyrunc import container
+
+    items = container.list_all(g["root"])
+    fmt = o["format"]
+    if o["quiet"]:
+        _out("".join(s["id"] + "\n" for s in items))
+        return 0
+    if fmt == "json":
+        from pyrunc.fastjson import dumps
+
+        _out((dumps(items) if items else "null") + "\n")
+        return 0
+    if fmt != "table":
+        raise RuntimeErr(f"invalid format option: {fmt}")
+    rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
+    for s in items:
+        rows.append([s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"],
+                     _owner(g["root"], s["id"])])
+    _out(_tabwrite(rows))
+    return 0
+
+
+def _owner(root: str, cid: str) -> str:
+    try:
+        uid = os.stat(os.path.join(root, cid)).st_uid
+    except OSError:
+        return ""
+    if uid == 0:
+        return "root"
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
+
+
+def _tabwrite(rows: list[list[str]], minwidth: int = 12, padding: int = 3) -> str:
+    """Go's text/tabwriter as runc configures it (minwidth 12, padding 3, last column bare)."""
+    ncols = len(rows[0])
+    widths = [max(minwidth, max(len(r[i]) for r in rows) + padding) for i in range(ncols - 1)]
+    return "".join(
+        "".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + r[-1] + "\n"
+        for r in rows
+    )
+
+
+def cmd_spec(g: dict, o: dict, a: list[str]) -> int:
+    from pyrunc.specgen import spec_json
+
+    bundle = o["bundle"] or "."
+    path = os.path.join(bundle, "config.json")
+    if os.path.exists(path):
+        raise RuntimeErr("File config.json exists. Remove it first")
+    if o["bundle"] and not os.path.isdir(bundle):
+        raise RuntimeErr(f"bundle {bundle!r}: no such directory")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        os.write(fd, spec_json(o["rootless"]).encode())
+    finally:
+        os.close(fd)
+    return 0
+
+
+def cmd_features(g: dict, o: dict, a: list[str]) -> int:
+    from pyrunc.features import features
+    from pyrunc.fastjson import dumps_indent
+
+    _out(dumps_indent(features(), "    ") + "\n")
+    return 0
+
+
+def cmd_pause(g: dict, o: dict, a: list[str]) -> int:
+    from pyrunc import container
+
+    container.pause(g["root"], a[0], True)
+    return 0
+
+
+def cmd_resume(g: dict, o: dict, a: list[str]) -> int:
+    from pyrunc import container
+
+    container.pause(g["root"], a[0], False)
+    return 0
+
+
+def cmd_exec(g: dict, o: dict, a: list[str]) -> int:
+    from pyrunc import execproc
+
+    return execproc.run(g, o, a)
+
+
+def _not_yet(name: str) -> int:
+    raise RuntimeErr(f"{name} is not implemented yet in pyrunc")
+
+
+def cmd_ps(g: dict, o: dict, a: list[str]) -> int:
+    return _not_yet("ps")
+
+
+def cmd_events(g: dict, o: dict, a: list[str]) -> int:
+    return _not_yet("events")
+
+
+def cmd_update(g: dict, o: dict, a: list[str]) -> int:
+    return _not_yet("update")
+
+
+def cmd_checkpoint(g: dict, o: dict, a: list[str]) -> int:
+    return _not_yet("checkpoint")
+
+
+def cmd_restore(g: dict, o: dict, a: list[str]) -> int:
+    return _not_yet("restore")

@@ -1,0 +1,425 @@
+"""Container lifecycle: create, start, state, kill, delete, list (runc's state machine).
+
+created -> running -> stopped, with paused beside running. Status is derived on every call
+(state.status); this module only moves containers between states and cleans up after them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from pyrunc import OCI_VERSION, fastjson, log
+from pyrunc import state as S
+from pyrunc.errors import ConfigError, NotFound, RuntimeErr
+from pyrunc.init.plan import Plan
+from pyrunc.linux import cgroups, idmap
+
+SIGNALS = {
+    "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
+    "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
+    "STKFLT": 16, "CHLD": 17, "CLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21,
+    "TTOU": 22, "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28,
+    "IO": 29, "POLL": 29, "PWR": 30, "SYS": 31, "UNUSED": 31,
+}
+
+
+def parse_signal(raw: str) -> int:
+    if raw.isdigit():
+        return int(raw)
+    name = raw.upper().removeprefix("SIG")
+    if name.startswith("RTMIN") or name.startswith("RTMAX"):
+        base = 34 if name.startswith("RTMIN") else 64
+        off = name[5:]
+        try:
+            return base + int(off) if off else base
+        except ValueError:
+            pass
+    if name not in SIGNALS:
+        raise RuntimeErr(f"unknown signal {raw!r}")
+    return SIGNALS[name]
+
+
+# ---- loading a bundle ---------------------------------------------------------------------
+
+
+def load_config(bundle: str) -> dict:
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ConfigError("JSON specification file config.json not found") from None
+    except OSError as e:
+        raise ConfigError(f"config.json: {e.strerror}") from None
+    try:
+        config = fastjson.loads(data)
+    except ValueError as e:
+        raise ConfigError(f"config.json: {e}") from None
+    from pyrunc.validate import validate
+
+    validate(config, "config")
+    return config
+
+
+def _rootfs(bundle: str, config: dict) -> str:
+    root = (config.get("root") or {}).get("path")
+    if not root:
+        raise ConfigError("config.json: root.path: a root filesystem is required")
+    path = os.path.normpath(os.path.join(bundle, root))
+    if not os.path.isdir(path):
+        raise ConfigError(f"rootfs ({path}) does not exist")
+    return os.path.realpath(path)
+
+
+# ---- create / start ------------------------------------------------------------------------
+
+
+class Created:
+    """What `create` leaves for `run` to continue with."""
+
+    def __init__(self, st: dict, cdir: str, console_master: int = -1) -> None:
+        self.st = st
+        self.cdir = cdir
+        self.console_master = console_master
+
+
+def create(
+    root: str,
+    cid: str,
+    bundle: str,
+    *,
+    console_socket: str = "",
+    pid_file: str = "",
+    no_pivot: bool = False,
+    no_new_keyring: bool = False,
+    preserve_fds: int = 0,
+    detach: bool = True,
+    debug: bool = False,
+) -> Created:
+    S.valid_id(cid)
+    bundle = os.path.abspath(bundle or ".")
+    if not os.path.isdir(bundle):
+        raise ConfigError(f"bundle {bundle}: no such directory")
+    os.chdir(bundle)
+    config = load_config(bundle)
+    rootfs = _rootfs(bundle, config)
+    proc = config.get("process")
+    if not proc:
+        raise ConfigError("config.json: process: a process is required to create a container")
+    terminal = bool(proc.get("terminal"))
+    if terminal and detach and not console_socket:
+        raise ConfigError(
+            "cannot allocate tty if runc will detach without setting console socket"
+        )
+    if not terminal and console_socket:
+        raise ConfigError("cannot use console socket if runc will not detach or allocate tty")
+    plan = Plan(cid, bundle, rootfs, config)
+    if not plan.new_ns & 0x00020000 and "mount" not in plan.join:
+        raise ConfigError("config.json: linux.namespaces: a mount namespace is required")
+    plan.no_pivot = no_pivot
+    plan.no_new_keyring = no_new_keyring
+    plan.preserve_fds = preserve_fds
+    plan.debug = debug
+    lf = os.environ.get("LISTEN_FDS", "")
+    if lf.isdigit() and int(lf) > 0:
+        plan.listen_fds = int(lf)
+        plan.env += [f"LISTEN_FDS={lf}", "LISTEN_PID=1"]
+    os.makedirs(root, 0o700, exist_ok=True)
+    cdir = S.container_dir(root, cid)
+    try:
+        os.mkdir(cdir, 0o711)
+    except FileExistsError:
+        raise RuntimeErr(f"container with id exists: {cid}") from None
+    made: list[str] = []
+    launch = None
+    master = -1
+    sock = None
+    try:
+        fifo = os.path.join(cdir, S.FIFO)
+        old = os.umask(0)
+        try:
+            os.mkfifo(fifo, 0o622)
+        finally:
+            os.umask(old)
+        if plan.in_userns:
+            os.chown(fifo, idmap.host_id(plan.uid_maps, 0), idmap.host_id(plan.gid_maps, 0))
+        plan.fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        plan.join_fds = _open_ns(plan)
+        plan.cgroup_paths = cgroups.paths_for(config.get("linux", {}).get("cgroupsPath"), cid)
+        made = cgroups.create(plan.cgroup_paths)
+        if terminal:
+            sock, master_sock = _console_sockets(console_socket)
+            plan.console_fd = sock
+        st = {
+            "ociVersion": config.get("ociVersion", OCI_VERSION),
+            "id": cid,
+            "pid": 0,
+            "start_time": 0,
+            "bundle": bundle,
+            "rootfs": rootfs,
+            "created": S.rfc3339nano(time.time_ns()),
+            "owner": "",
+            "annotations": config.get("annotations") or {},
+            "cgroup": plan.cgroup_paths,
+            "cgroup_made": made,
+            "config": config,
+        }
+        from pyrunc.init import launch as L
+
+        def on_hooks(lh: L.Launch) -> None:
+            from pyrunc import hooks
+
+            hs = dict(S.hook_state(st, "creating"), pid=lh.pid)
+            for kind in ("prestart", "createRuntime"):
+                hooks.run_list(plan.hooks.get(kind) or [], hs, kind)
+
+        launch = L.start(plan, on_hooks)
+        if sock is not None:
+            os.close(sock)
+            sock = None
+            if master_sock is not None:
+                from pyrunc.linux import sys as LS
+
+                master = LS.recv_fd(master_sock)
+                os.close(master_sock)
+        st["pid"] = launch.pid
+        st["start_time"] = S.proc_start_time(launch.pid) or 0
+        S.save(cdir, st)
+        if pid_file:
+            S.write_atomic(os.path.abspath(pid_file), str(launch.pid), 0o644)
+        os.close(plan.fifo_fd)
+        return Created(st, cdir, master)
+    except BaseException:
+        if launch is not None and launch.pid:
+            _kill_wait(launch.pid)
+        if sock is not None:
+            os.close(sock)
+        _cleanup(cdir, plan.cgroup_paths, made)
+        raise
+
+
+def _open_ns(plan: Plan) -> list[tuple[str, int]]:
+    from pyrunc.linux import namespaces
+
+    return namespaces.open_for_join(plan.join)
+
+
+def _console_sockets(path: str) -> tuple[int, int | None]:
+    """(fd for the init to send the pty master on, our receiving end or None)."""
+    import socket
+
+    if path:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+        except OSError as e:
+            s.close()
+            raise RuntimeErr(f"failed to connect to console socket {path}: {e.strerror}") from None
+        return s.detach(), None
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return a.detach(), b.detach()
+
+
+def _cleanup(cdir: str, paths: dict[str, str], made: list[str]) -> None:
+    if made:
+        try:
+            cgroups.destroy({str(i): d for i, d in enumerate(sorted(made, reverse=True))})
+        except RuntimeErr as e:
+            log.warn(str(e))
+    _rmtree(cdir)
+
+
+def _rmtree(path: str) -> None:
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    for n in names:
+        p = os.path.join(path, n)
+        if os.path.isdir(p) and not os.path.islink(p):
+            _rmtree(p)
+        else:
+            try:
+                os.unlink(p)
+            except FileNotFoundError:
+                pass
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+
+
+def _kill_wait(pid: int, timeout: float = 10.0) -> None:
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        return
+    try:
+        os.waitpid(pid, 0)
+        return
+    except ChildProcessError:
+        pass
+    deadline = time.monotonic() + timeout
+    while S.proc_start_time(pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
+def start(root: str, cid: str) -> dict:
+    st = S.load(root, cid)
+    status = S.status(root, st)
+    if status != "created":
+        if status == "stopped":
+            raise RuntimeErr("cannot start a container that has stopped")
+        raise RuntimeErr(f"cannot start an already {status} container")
+    fifo = os.path.join(root, cid, S.FIFO)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        import select
+
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        while True:
+            if p.poll(100):
+                try:
+                    data = os.read(fd, 1)
+                except BlockingIOError:
+                    continue
+                if data:
+                    break
+                if not S.alive(st):
+                    raise RuntimeErr("cannot start a container that has stopped")
+                time.sleep(0.001)  # EOF before the init opened its end: wait for it
+            elif not S.alive(st):
+                raise RuntimeErr("cannot start a container that has stopped")
+    finally:
+        os.close(fd)
+    try:
+        os.unlink(fifo)
+    except FileNotFoundError:
+        pass
+    hooks = (st.get("config") or {}).get("hooks") or {}
+    if hooks.get("poststart"):
+        from pyrunc import hooks as hk
+
+        try:
+            hk.run_list(hooks["poststart"], S.hook_state(st, "running"), "poststart")
+        except RuntimeErr:
+            # runtime-spec: a failing poststart hook is logged; runc then fails the start
+            # and kills the container.
+            _kill_wait(st["pid"])
+            destroy(root, st)
+            raise
+    return st
+
+
+# ---- state / kill / delete / list ----------------------------------------------------------
+
+
+def state(root: str, cid: str) -> dict:
+    st = S.load(root, cid)
+    return S.oci_state(root, st)
+
+
+def kill(root: str, cid: str, sig: int, all_: bool = False) -> None:
+    st = S.load(root, cid)
+    status = S.status(root, st)
+    if status == "stopped" and not all_:
+        raise RuntimeErr("container not running")
+    if all_:
+        pids = cgroups.pids(st.get("cgroup") or {})
+        if not pids and status == "stopped":
+            raise RuntimeErr("container not running")
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        return
+    try:
+        os.kill(st["pid"], sig)
+    except ProcessLookupError:
+        raise RuntimeErr("container not running") from None
+
+
+def destroy(root: str, st: dict) -> None:
+    """Free everything a stopped container holds: cgroups, state dir; then poststop hooks."""
+    paths = st.get("cgroup") or {}
+    try:
+        cgroups.destroy(paths)
+    except RuntimeErr as e:
+        log.warn(str(e))
+    _rmtree(os.path.join(root, st["id"]))
+    hooks = (st.get("config") or {}).get("hooks") or {}
+    if hooks.get("poststop"):
+        from pyrunc import hooks as hk
+
+        try:
+            hk.run_list(hooks["poststop"], S.hook_state(st, "stopped"), "poststop")
+        except RuntimeErr as e:
+            log.warn(str(e))
+
+
+def delete(root: str, cid: str, force: bool = False) -> None:
+    try:
+        st = S.load(root, cid)
+    except NotFound:
+        if force:
+            return
+        raise
+    status = S.status(root, st)
+    if status in ("running", "paused"):
+        if not force:
+            raise RuntimeErr(f"cannot delete container {cid} that is not stopped: {status}")
+        _kill_all(st, paused=status == "paused")
+    elif status == "created":
+        _kill_all(st, paused=False)
+    destroy(root, st)
+
+
+def _kill_all(st: dict, paused: bool) -> None:
+    paths = st.get("cgroup") or {}
+    pids = cgroups.pids(paths)
+    if st["pid"] not in pids and S.alive(st):
+        pids.append(st["pid"])
+    for pid in pids:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    if paused:
+        try:
+            cgroups.freeze(paths, False)
+        except (RuntimeErr, OSError):
+            pass
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not any(S.proc_start_time(p) is not None for p in pids):
+            break
+        time.sleep(0.002)
+    try:
+        os.waitpid(st["pid"], os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def list_all(root: str) -> list[dict]:
+    out = []
+    for cid in S.list_ids(root):
+        try:
+            st = S.load(root, cid)
+        except RuntimeErr:
+            continue
+        out.append(S.oci_state(root, st))
+    return out
+
+
+def pause(root: str, cid: str, frozen: bool) -> None:
+    st = S.load(root, cid)
+    status = S.status(root, st)
+    if frozen and status != "running":
+        raise RuntimeErr("container not running" if status == "stopped" else
+                         f"container {cid} is not running: {status}")
+    if not frozen and status != "paused":
+        raise RuntimeErr("container not paused")
+    cgroups.freeze(st.get("cgroup") or {}, frozen)

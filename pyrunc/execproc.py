@@ -1,0 +1,132 @@
+"""`exec`: start another process inside a created or running container.
+
+The process joins the init's namespaces (by /proc/<pid>/ns), its cgroup, and gets the process
+settings of config.json overridden by the flags (or by --process), as runc does.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+
+from pyrunc import fastjson
+from pyrunc import state as S
+from pyrunc.errors import ConfigError, RuntimeErr
+from pyrunc.init.plan import Plan
+from pyrunc.linux import namespaces
+
+
+def _process(st: dict, o: dict, args: list[str]) -> dict:
+    if o["process"]:
+        try:
+            with open(o["process"], "rb") as f:
+                proc = fastjson.loads(f.read())
+        except OSError as e:
+            raise ConfigError(f"--process {o['process']}: {e.strerror}") from None
+        except ValueError as e:
+            raise ConfigError(f"--process {o['process']}: {e}") from None
+        if not isinstance(proc, dict):
+            raise ConfigError(f"--process {o['process']}: expected a JSON object")
+        from pyrunc.validate import validate_process
+
+        validate_process(proc)
+        return proc
+    proc = copy.deepcopy((st.get("config") or {}).get("process") or {})
+    if not args:
+        raise RuntimeErr("exec args cannot be empty")
+    proc["args"] = args
+    proc["terminal"] = o["tty"]
+    proc.pop("consoleSize", None)
+    proc["env"] = list(proc.get("env") or []) + o["env"]
+    if o["cwd"]:
+        proc["cwd"] = o["cwd"]
+    user = proc.setdefault("user", {"uid": 0, "gid": 0})
+    if o["user"]:
+        u, _, gid = o["user"].partition(":")
+        try:
+            user["uid"] = int(u)
+            if gid:
+                user["gid"] = int(gid)
+        except ValueError:
+            raise RuntimeErr(f"--user {o['user']}: expected uid[:gid] as numbers") from None
+    if o["additional_gids"]:
+        try:
+            user["additionalGids"] = [int(x) for x in o["additional_gids"]]
+        except ValueError:
+            raise RuntimeErr("--additional-gids: expected numbers") from None
+    if o["cap"]:
+        caps = proc.setdefault("capabilities", {})
+        for k in ("bounding", "effective", "permitted"):
+            caps[k] = list(caps.get(k) or []) + [c for c in o["cap"] if c not in (caps.get(k) or [])]
+    if o["no_new_privs"]:
+        proc["noNewPrivileges"] = True
+    if o["apparmor"]:
+        proc["apparmorProfile"] = o["apparmor"]
+    if o["process_label"]:
+        proc["selinuxLabel"] = o["process_label"]
+    return proc
+
+
+def run(g: dict, o: dict, a: list[str]) -> int:
+    root, cid = g["root"], a[0]
+    st = S.load(root, cid)
+    status = S.status(root, st)
+    if status == "stopped":
+        raise RuntimeErr("cannot exec in a stopped container")
+    if status == "paused" and not o["ignore_paused"]:
+        raise RuntimeErr("cannot exec in a paused container (use --ignore-paused to override)")
+    proc = _process(st, o, a[1:])
+    config = dict(st.get("config") or {}, process=proc)
+    terminal = bool(proc.get("terminal"))
+    detach = o["detach"]
+    if terminal and detach and not o["console_socket"]:
+        raise ConfigError("cannot allocate tty if runc will detach without setting console socket")
+    if not terminal and o["console_socket"]:
+        raise ConfigError("cannot use console socket if runc will not detach or allocate tty")
+    lx = dict(config.get("linux") or {})
+    pid = st["pid"]
+    lx["namespaces"] = [
+        {"type": ns["type"], "path": f"/proc/{pid}/ns/{namespaces.PROC_NAMES[ns['type']]}"}
+        for ns in lx.get("namespaces") or [] if ns.get("type") in namespaces.PROC_NAMES
+    ]
+    config["linux"] = lx
+    plan = Plan(cid, st["bundle"], st["rootfs"], config)
+    plan.is_exec = True
+    plan.hooks = {}
+    plan.debug = g["debug"]
+    plan.preserve_fds = o["preserve_fds"]
+    plan.cgroup_paths = dict(st.get("cgroup") or {})
+    if o["cgroup"]:
+        sub = o["cgroup"].rpartition(":")[2]
+        plan.cgroup_paths = {k: os.path.join(v, sub.lstrip("/")) for k, v in plan.cgroup_paths.items()}
+    plan.join_fds = namespaces.open_for_join(plan.join)
+    master = -1
+    sock = msock = None
+    if terminal:
+        from pyrunc.container import _console_sockets
+
+        sock, msock = _console_sockets(o["console_socket"])
+        plan.console_fd = sock
+    if not detach:
+        from pyrunc.linux import sys as LS
+
+        LS.prctl(LS.PR_SET_CHILD_SUBREAPER, 1)
+    from pyrunc.init import launch as L
+
+    try:
+        lh = L.start(plan)
+    finally:
+        if sock is not None:
+            os.close(sock)
+    if msock is not None:
+        from pyrunc.linux import sys as LS
+
+        master = LS.recv_fd(msock)
+        os.close(msock)
+    if o["pid_file"]:
+        S.write_atomic(os.path.abspath(o["pid_file"]), str(lh.pid), 0o644)
+    if detach:
+        return 0
+    from pyrunc import foreground
+
+    return foreground.wait(lh.pid, master)

@@ -1,0 +1,113 @@
+"""`run` and `exec` in the foreground: forward signals, pump a pty, return the exit status.
+
+The runtime is a child subreaper, so the container's init (forked twice for the PID namespace)
+is re-parented to us and waitpid gives its real exit status.
+"""
+
+from __future__ import annotations
+
+import os
+
+_NO_FORWARD = {9, 17, 19, 23, 28}  # KILL, CHLD, STOP, URG, WINCH
+
+
+def exit_status(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def wait(pid: int, master: int = -1) -> int:
+    import signal
+
+    def forward(sig: int, _frame: object) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    for sig in range(1, 32):
+        if sig not in _NO_FORWARD:
+            try:
+                signal.signal(sig, forward)
+            except (OSError, ValueError):
+                pass
+    if master >= 0:
+        _pump(master, signal)
+    while True:
+        try:
+            p, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 255
+        if p == pid:
+            return exit_status(status)
+
+
+def _pump(master: int, signal: object) -> None:
+    import select
+
+    from pyrunc.linux import sys as S
+
+    stdin_tty = os.isatty(0)
+    saved = None
+    if stdin_tty:
+        import termios
+        import tty
+
+        saved = termios.tcgetattr(0)
+        tty.setraw(0)
+        try:
+            rows, cols = S.get_winsize(0)
+            S.set_winsize(master, rows, cols)
+        except OSError:
+            pass
+
+        def winch(_s: int, _f: object) -> None:
+            try:
+                r, c = S.get_winsize(0)
+                S.set_winsize(master, r, c)
+            except OSError:
+                pass
+
+        signal.signal(28, winch)  # type: ignore[attr-defined]
+    try:
+        fds = [master, 0]
+        while True:
+            try:
+                ready, _, _ = select.select(fds, [], [])
+            except InterruptedError:
+                continue
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    break
+                _write_all(1, data)
+            if 0 in ready:
+                try:
+                    data = os.read(0, 65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    fds = [master]
+                else:
+                    _write_all(master, data)
+    finally:
+        if saved is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        os.close(master)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        try:
+            n = os.write(fd, data)
+        except BlockingIOError:
+            continue
+        except OSError:
+            return
+        data = data[n:]

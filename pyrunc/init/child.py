@@ -1,0 +1,347 @@
+"""The container's init, from fork to execve.
+
+stage1 (forked by the runtime): join/unshare namespaces, let the parent write the id maps, fork
+stage2 (pid 1 of a new PID namespace), report its pid, exit. stage2: rootfs, hooks handshake,
+hostname, sysctl, console, rlimits, user, capabilities, then block on the exec fifo until `start`,
+then execve. Every failure before the fifo goes back to the parent over the pipe as one line, so
+the runtime prints one clear error and cleans up; nothing here prints a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc.errors import RuntimeErr
+from pyrunc.linux import capabilities, namespaces, rlimits
+from pyrunc.linux import sys as S
+
+
+def send(w: int, line: str) -> None:
+    os.write(w, (line.replace("\n", " ") + "\n").encode())
+
+
+def wait_go(r: int) -> None:
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = os.read(r, 64)
+        if not chunk:
+            os._exit(1)  # parent gone: nothing to report to
+        buf += chunk
+    if buf.strip() != b"go":
+        os._exit(1)
+
+
+def fail(w: int, e: BaseException, debug: bool = False) -> None:
+    if isinstance(e, RuntimeErr):
+        msg = str(e)
+    elif isinstance(e, OSError):
+        msg = e.strerror or str(e)
+        if e.filename:
+            msg = f"{msg}: {e.filename}"
+    else:
+        msg = f"{type(e).__name__}: {e}"
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    try:
+        send(w, "error " + msg)
+    finally:
+        os._exit(1)
+
+
+def stage1(plan, r: int, w: int) -> None:  # noqa: ANN001
+    try:
+        wait_go(r)  # the parent has put us in the container's cgroup
+        namespaces.join_fds(plan.join_fds)
+        flags = plan.new_ns
+        if flags & S.CLONE_NEWUSER:
+            S.unshare(S.CLONE_NEWUSER)
+            send(w, "userns")
+            wait_go(r)
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+            flags &= ~S.CLONE_NEWUSER
+        if flags:
+            S.unshare(flags)
+        if flags & S.CLONE_NEWTIME:
+            _time_offsets(plan.config.get("linux", {}).get("timeOffsets") or {})
+        pid = os.fork()
+        if pid == 0:
+            (exec_stage2 if plan.is_exec else stage2)(plan, r, w)
+        send(w, f"pid {pid}")
+    except BaseException as e:
+        fail(w, e, plan.debug)
+    os._exit(0)
+
+
+def _time_offsets(offsets: dict) -> None:
+    lines = []
+    for clock in ("monotonic", "boottime"):
+        o = offsets.get(clock)
+        if o:
+            lines.append(f"{clock} {o.get('secs', 0)} {o.get('nanosecs', 0)}\n")
+    if lines:
+        _write_file("/proc/self/timens_offsets", "".join(lines))
+
+
+def _write_file(path: str, data: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, data.encode())
+    finally:
+        os.close(fd)
+
+
+def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
+    from pyrunc.init import rootfs
+
+    proc = plan.process
+    try:
+        os.setsid()
+        if plan.new_ns & S.CLONE_NEWNET:
+            S.loopback_up()
+        if proc.get("oomScoreAdj") is not None:
+            _write_file("/proc/self/oom_score_adj", str(proc["oomScoreAdj"]))
+        if not plan.no_new_keyring:
+            try:
+                S.join_session_keyring(f"_ses.{plan.cid}")
+            except OSError:
+                pass  # keyrings may be unavailable (or denied by seccomp): runc carries on too
+        rootfd = rootfs.prepare(plan)
+        hooks = plan.hooks
+        if hooks.get("prestart") or hooks.get("createRuntime"):
+            send(w, "hooks")
+            wait_go(r)
+        if hooks.get("createContainer"):
+            from pyrunc import hooks as hk
+
+            os.chdir(plan.rootfs)
+            hk.run_list(hooks["createContainer"], plan.hook_state("created"), "createContainer")
+        rootfs.enter(plan, rootfd)
+        os.close(rootfd)
+        if plan.config.get("hostname") and plan.new_ns & S.CLONE_NEWUTS:
+            S.sethostname(plan.config["hostname"])
+        if plan.config.get("domainname") and plan.new_ns & S.CLONE_NEWUTS:
+            S.setdomainname(plan.config["domainname"])
+        for key, value in (plan.config.get("linux", {}).get("sysctl") or {}).items():
+            _sysctl(key, value)
+        if plan.console_fd >= 0:
+            _console(plan)
+        rootfs.finish(plan)
+        rlimits.apply(proc.get("rlimits") or [])
+        pers = plan.config.get("linux", {}).get("personality")
+        if pers:
+            S.personality(0x0008 if pers.get("domain") == "LINUX32" else 0)
+        exe = finalize(plan)
+        send(w, "ready")
+        os.close(w)
+        os.close(r)
+    except BaseException as e:
+        fail(w, e, plan.debug)
+    _wait_fifo_and_exec(plan, exe)
+
+
+def exec_stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
+    """A process joining a running container: console, rlimits, user, then execve."""
+    try:
+        if plan.console_fd >= 0:
+            os.setsid()
+            _console(plan)
+        rlimits.apply(plan.process.get("rlimits") or [])
+        exe = finalize(plan)
+        send(w, "ready")
+        os.close(w)
+        os.close(r)
+    except BaseException as e:
+        fail(w, e, plan.debug)
+    _wait_fifo_and_exec(plan, exe)
+
+
+def _sysctl(key: str, value: str) -> None:
+    path = "/proc/sys/" + key.replace(".", "/")
+    try:
+        _write_file(path, value)
+    except OSError as e:
+        raise RuntimeErr(f"linux.sysctl: {key}={value}: {e.strerror}") from None
+
+
+def _console(plan) -> None:  # noqa: ANN001
+    master, slave = os.openpty()
+    size = plan.process.get("consoleSize")
+    if size and size.get("height") and size.get("width"):
+        S.set_winsize(master, size["height"], size["width"])
+    slave_path = os.ttyname(slave)
+    if not plan.is_exec:
+        try:
+            fd = os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+            os.close(fd)
+            S.mount(slave_path, "/dev/console", None, S.MS_BIND)
+        except OSError:
+            pass
+    S.send_fd(plan.console_fd, master, "/dev/ptmx")
+    os.close(master)
+    os.close(plan.console_fd)
+    plan.console_fd = -1
+    for i in (0, 1, 2):
+        os.dup2(slave, i)
+    if slave > 2:
+        os.close(slave)
+    S.set_controlling_tty(0)
+
+
+def _passwd_home(uid: int) -> str:
+    try:
+        with open("/etc/passwd", "rb") as f:
+            for line in f.read().decode(errors="replace").splitlines():
+                parts = line.split(":")
+                if len(parts) >= 6 and parts[2] == str(uid):
+                    return parts[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def _user_groups(uid: int, gid: int) -> list[int]:
+    """Supplementary groups of the container user from the container's /etc/group."""
+    name = None
+    try:
+        with open("/etc/passwd", "rb") as f:
+            for line in f.read().decode(errors="replace").splitlines():
+                parts = line.split(":")
+                if len(parts) >= 3 and parts[2] == str(uid):
+                    name = parts[0]
+                    break
+        if name is None:
+            return []
+        out = []
+        with open("/etc/group", "rb") as f:
+            for line in f.read().decode(errors="replace").splitlines():
+                parts = line.split(":")
+                if len(parts) >= 4 and name in parts[3].split(",") and parts[2].isdigit():
+                    g = int(parts[2])
+                    if g != gid:
+                        out.append(g)
+        return out
+    except OSError:
+        return []
+
+
+def finalize(plan) -> str:  # noqa: ANN001
+    """umask, user, capabilities, cwd, no_new_privs; returns the executable's path."""
+    proc = plan.process
+    user = proc.get("user") or {}
+    uid, gid = user.get("uid", 0), user.get("gid", 0)
+    umask = user.get("umask")
+    os.umask(0o022 if umask is None else umask)
+    env = plan.env
+    if not any(e.startswith("HOME=") for e in env):
+        env.append("HOME=" + _passwd_home(uid))
+    cwd = proc.get("cwd") or "/"
+    if not plan.is_exec:
+        try:
+            os.makedirs(cwd, 0o755, exist_ok=True)
+        except OSError:
+            pass
+    chdir_later = True
+    try:
+        os.chdir(cwd)
+        chdir_later = False
+    except PermissionError:
+        pass
+    except OSError as e:
+        raise RuntimeErr(f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror}") from None
+    _fix_stdio(uid)
+    capabilities.drop_bounding(plan.caps.bounding)
+    S.prctl(S.PR_SET_KEEPCAPS, 1)
+    groups = list(user.get("additionalGids") or [])
+    try:
+        with open("/proc/self/setgroups", "rb") as f:
+            setgroups_ok = f.read().strip() != b"deny"
+    except OSError:
+        setgroups_ok = True
+    if setgroups_ok:
+        os.setgroups(_user_groups(uid, gid) + groups)
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    S.prctl(S.PR_SET_KEEPCAPS, 0)
+    capabilities.apply(plan.caps)
+    if chdir_later:
+        try:
+            os.chdir(cwd)
+        except OSError as e:
+            raise RuntimeErr(
+                f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror}"
+            ) from None
+    if proc.get("noNewPrivileges"):
+        S.prctl(S.PR_SET_NO_NEW_PRIVS, 1)
+    return lookpath(proc.get("args") or [], env)
+
+
+def _fix_stdio(uid: int) -> None:
+    try:
+        null = os.stat("/dev/null").st_rdev
+    except OSError:
+        null = -1
+    for fd in (0, 1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if st.st_uid == uid or st.st_rdev == null:
+            continue
+        try:
+            os.fchown(fd, uid, st.st_gid)
+        except OSError:
+            pass
+
+
+def lookpath(args: list[str], env: list[str]) -> str:
+    if not args:
+        raise RuntimeErr("process.args: args must not be empty")
+    name = args[0]
+    if "/" in name:
+        if not os.path.exists(name):
+            raise RuntimeErr(f"exec: {name!r}: stat {name}: no such file or directory")
+        return name
+    path = ""
+    for e in env:
+        if e.startswith("PATH="):
+            path = e[5:]
+    for d in path.split(":"):
+        cand = os.path.join(d or ".", name)
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    raise RuntimeErr(f'exec: "{name}": executable file not found in $PATH')
+
+
+def _wait_fifo_and_exec(plan, exe: str) -> None:  # noqa: ANN001
+    try:
+        if plan.fifo_fd >= 0:
+            fd = os.open(f"/proc/self/fd/{plan.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+            os.write(fd, b"0")
+            os.close(fd)
+            os.close(plan.fifo_fd)
+        if plan.hooks.get("startContainer") and not plan.is_exec:
+            from pyrunc import hooks as hk
+
+            hk.run_list(plan.hooks["startContainer"], plan.hook_state("running"),
+                        "startContainer")
+        S.close_range(3 + plan.preserve_fds + plan.listen_fds, 0xFFFFFFFF, S.CLOSE_RANGE_CLOEXEC)
+        env = plan.env
+        os.execve(exe, plan.process.get("args"), dict(_env_pairs(env)))
+    except BaseException as e:
+        msg = str(e) if isinstance(e, RuntimeErr) else (
+            f"exec {exe}: {e.strerror}" if isinstance(e, OSError) else repr(e))
+        try:
+            os.write(2, f"pyrunc init: {msg}\n".encode())
+        finally:
+            os._exit(127 if isinstance(e, OSError) else 1)
+
+
+def _env_pairs(env: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for e in env:
+        k, _, v = e.partition("=")
+        out.append((k, v))
+    return out

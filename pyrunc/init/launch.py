@@ -1,0 +1,133 @@
+"""The parent's half of the create handshake: fork the init, place it, answer it, collect errors.
+
+Messages from the child are lines on a pipe: "userns" (write my id maps), "pid N" (stage2's host
+pid), "hooks" (run prestart/createRuntime now), "ready" (about to block on the exec fifo) and
+"error MSG". The parent answers "go" on a second pipe.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc import log
+from pyrunc.errors import RuntimeErr
+from pyrunc.init.plan import Plan
+from pyrunc.linux import cgroups, idmap
+
+
+class Launch:
+    """A running handshake; `pid` is the init's host pid once known."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.pid = 0
+        self.stage1 = 0
+
+
+def start(plan: Plan, on_hooks: object = None) -> Launch:
+    """Fork the init and drive it to "ready"; on failure kill what was started and raise."""
+    launch = Launch(plan)
+    to_child_r, to_child_w = os.pipe()
+    from_child_r, from_child_w = os.pipe()
+    log.debug("nsexec container setup")
+    pid = os.fork()
+    if pid == 0:
+        from pyrunc.init import child
+
+        os.close(to_child_w)
+        os.close(from_child_r)
+        child.stage1(plan, to_child_r, from_child_w)
+        os._exit(1)
+    launch.stage1 = pid
+    os.close(to_child_r)
+    os.close(from_child_w)
+    for _t, fd in plan.join_fds:
+        os.close(fd)
+    rd = os.fdopen(from_child_r, "rb", buffering=0)
+    try:
+        if plan.cgroup_paths:
+            cgroups.join(plan.cgroup_paths, pid)
+        os.write(to_child_w, b"go\n")
+        _converse(launch, rd, to_child_w, on_hooks)
+    except BaseException:
+        _kill(launch)
+        raise
+    finally:
+        rd.close()
+        os.close(to_child_w)
+    return launch
+
+
+def _readline(rd: object) -> bytes:
+    buf = b""
+    while not buf.endswith(b"\n"):
+        c = rd.read(1)  # type: ignore[attr-defined]
+        if not c:
+            break
+        buf += c
+    return buf
+
+
+def _converse(launch: Launch, rd: object, w: int, on_hooks: object) -> None:
+    plan = launch.plan
+    while True:
+        line = _readline(rd).decode(errors="replace").rstrip("\n")
+        if not line:
+            raise RuntimeErr(_died_message(launch))
+        kind, _, rest = line.partition(" ")
+        if kind == "error":
+            raise RuntimeErr(rest)
+        if kind == "userns":
+            idmap.write_maps(launch.stage1, plan.uid_maps, plan.gid_maps, deny_setgroups=False)
+            os.write(w, b"go\n")
+        elif kind == "pid":
+            launch.pid = int(rest)
+            _reap(launch)
+            log.debug("child process in init()")
+        elif kind == "hooks":
+            if on_hooks is not None:
+                on_hooks(launch)  # type: ignore[operator]
+            os.write(w, b"go\n")
+        elif kind == "ready":
+            log.debug("init: closing the pipe to signal completion")
+            return
+
+
+def _reap(launch: Launch) -> None:
+    if launch.stage1:
+        try:
+            os.waitpid(launch.stage1, 0)
+        except ChildProcessError:
+            pass
+        launch.stage1 = 0
+
+
+def _died_message(launch: Launch) -> str:
+    if launch.stage1:
+        try:
+            _, status = os.waitpid(launch.stage1, 0)
+            launch.stage1 = 0
+            if os.WIFSIGNALED(status):
+                return f"container init was killed by signal {os.WTERMSIG(status)}"
+        except ChildProcessError:
+            pass
+    return "container init exited unexpectedly"
+
+
+def _kill(launch: Launch) -> None:
+    for pid in (launch.pid, launch.stage1):
+        if pid:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+    if launch.stage1:
+        try:
+            os.waitpid(launch.stage1, 0)
+        except ChildProcessError:
+            pass
+    if launch.pid:
+        try:
+            os.waitpid(launch.pid, 0)  # ours when we are its subreaper
+        except ChildProcessError:
+            pass

@@ -1,0 +1,61 @@
+"""What the parent decided and the child carries out: built before fork, read after it.
+
+Everything that can fail on bad input is computed here, in the parent, so that config errors are
+reported before any process, mount or namespace exists.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc.linux import capabilities, namespaces, rlimits
+
+
+class Plan:
+    __slots__ = (
+        "cid", "bundle", "rootfs", "config", "process", "new_ns", "join", "join_fds",
+        "uid_maps", "gid_maps", "in_userns", "new_cgroupns", "cgroup_paths", "fifo_fd",
+        "console_fd", "preserve_fds", "no_pivot", "no_new_keyring", "caps", "env", "is_exec",
+        "debug", "hooks", "listen_fds",
+    )
+
+    def __init__(self, cid: str, bundle: str, rootfs: str, config: dict) -> None:
+        self.cid = cid
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.config = config
+        self.process: dict = config.get("process") or {}
+        lx = config.get("linux") or {}
+        self.new_ns, self.join = namespaces.parse(lx.get("namespaces") or [])
+        self.join_fds: list[tuple[str, int]] = []
+        self.uid_maps: list[dict] = lx.get("uidMappings") or []
+        self.gid_maps: list[dict] = lx.get("gidMappings") or []
+        self.in_userns = bool(self.new_ns & namespaces.FLAGS["user"]) or "user" in self.join
+        self.new_cgroupns = bool(self.new_ns & namespaces.FLAGS["cgroup"])
+        self.cgroup_paths: dict[str, str] = {}
+        self.fifo_fd = -1
+        self.console_fd = -1
+        self.preserve_fds = 0
+        self.listen_fds = 0
+        self.no_pivot = False
+        self.no_new_keyring = False
+        self.is_exec = False
+        self.debug = False
+        self.hooks: dict = config.get("hooks") or {}
+        self.caps = capabilities.CapSets(self.process.get("capabilities"))
+        self.env: list[str] = list(self.process.get("env") or [])
+        rlimits.check(self.process.get("rlimits") or [])
+        if self.new_ns & namespaces.FLAGS["user"] and not (self.uid_maps and self.gid_maps):
+            from pyrunc.errors import ConfigError
+
+            raise ConfigError(
+                "config.json: linux.uidMappings: user namespaces enabled, but no "
+                "uid/gid mappings found"
+            )
+
+    def hook_state(self, status: str, pid: int = 0) -> dict:
+        st = {"ociVersion": self.config.get("ociVersion", ""), "id": self.cid, "status": status,
+              "pid": pid or os.getpid(), "bundle": self.bundle}
+        if self.config.get("annotations"):
+            st["annotations"] = self.config["annotations"]
+        return st

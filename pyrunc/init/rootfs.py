@@ -1,0 +1,176 @@
+"""Building the container's filesystem view, in the order runc uses (runs inside the new mount ns).
+
+prepare(): propagation, the rootfs bind, config mounts in order, /dev. Then (after the
+createRuntime / createContainer hooks) finish(): pivot_root or MS_MOVE+chroot, masked and
+read-only paths, read-only /dev and root.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc.errors import RuntimeErr
+from pyrunc.linux import cgroups, devices, mounts
+from pyrunc.linux import sys as S
+
+
+def _propagation(plan: object) -> int:
+    p = plan.config.get("linux", {}).get("rootfsPropagation")  # type: ignore[attr-defined]
+    if not p:
+        return S.MS_SLAVE | S.MS_REC
+    if p not in mounts.PROPAGATION:
+        raise RuntimeErr(f"linux.rootfsPropagation: invalid value {p!r}")
+    return mounts.PROPAGATION[p]
+
+
+def prepare(plan) -> int:  # noqa: ANN001 - Plan lives in init/plan.py
+    """Mount everything below the rootfs; returns an O_PATH fd of the rootfs."""
+    rootfs = plan.rootfs
+    S.mount(None, "/", None, _propagation(plan))
+    # the rootfs must be a mount point for pivot_root; a bind onto itself makes it one
+    S.mount(rootfs, rootfs, None, S.MS_BIND | S.MS_REC)
+    rootfd = os.open(rootfs, S.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    has_dev = False
+    for m in plan.config.get("mounts") or []:
+        dest = m["destination"]
+        if not dest.startswith("/"):
+            dest = "/" + dest  # runc 1.1 resolves relative destinations from the rootfs
+            m = dict(m, destination=dest)
+        if os.path.normpath(dest) == "/dev" and m.get("type") != "bind":
+            has_dev = True
+        if m.get("type") == "cgroup":
+            _mount_cgroup(plan, rootfd, m)
+            continue
+        mounts.mount_at(rootfd, m)
+    if has_dev:
+        bind = plan.in_userns
+        for dev in devices.all_devices(plan.config.get("linux", {}).get("devices") or []):
+            devices.create(rootfd, dev, bind)
+        devices.symlinks(rootfd)
+        devices.setup_ptmx(rootfd)
+    else:
+        for dev in plan.config.get("linux", {}).get("devices") or []:
+            devices.create(rootfd, dev, plan.in_userns)
+    return rootfd
+
+
+def _mount_cgroup(plan, rootfd: int, m: dict) -> None:  # noqa: ANN001
+    """cgroup v1: a tmpfs with one bind mount per hierarchy of the container's own cgroup
+    (or a fresh cgroupfs per hierarchy inside a cgroup namespace), read-only if asked."""
+    o = mounts.parse_options(m.get("options") or [])
+    ro = o.flags & S.MS_RDONLY
+    base = m["destination"].rstrip("/")
+    if cgroups.is_v2_only():
+        mounts.mount_at(rootfd, {"destination": base, "type": "cgroup2", "source": "cgroup",
+                                 "options": m.get("options") or []})
+        return
+    mounts.mount_at(rootfd, {"destination": base, "type": "tmpfs", "source": "tmpfs",
+                             "options": ["nosuid", "nodev", "noexec", "mode=755"]})
+    flags = o.flags & (S.MS_NOSUID | S.MS_NODEV | S.MS_NOEXEC | S.MS_RELATIME | S.MS_RDONLY)
+    for key, path in plan.cgroup_paths.items():
+        if key == cgroups.UNIFIED:
+            name, fstype, data = "unified", "cgroup2", None
+        else:
+            name = key.split(",")[0] if key.startswith("name=") else key
+            name = name.removeprefix("name=")
+            fstype, data = "cgroup", key
+        fd = mounts.mkdir_all_in_root(rootfd, f"{base}/{name}")
+        try:
+            if plan.new_cgroupns:
+                S.mount("cgroup", mounts.fd_path(fd), fstype, flags, data)
+            else:
+                S.mount(path, mounts.fd_path(fd), None, S.MS_BIND | S.MS_REC)
+        finally:
+            os.close(fd)
+        if not plan.new_cgroupns:
+            fd = mounts.open_in_root(rootfd, f"{base}/{name}")
+            try:
+                mounts.remount(mounts.fd_path(fd), flags)
+            finally:
+                os.close(fd)
+    if ro:
+        fd = mounts.open_in_root(rootfd, base)
+        try:
+            mounts.remount(mounts.fd_path(fd), flags | S.MS_RDONLY)
+        finally:
+            os.close(fd)
+
+
+def enter(plan, rootfd: int) -> None:  # noqa: ANN001
+    """Make the rootfs '/' (pivot_root, or MS_MOVE + chroot with --no-pivot)."""
+    if plan.no_pivot:
+        os.fchdir(rootfd)
+        S.mount(plan.rootfs, "/", None, S.MS_MOVE)
+        S.chroot(".")
+        os.chdir("/")
+        return
+    oldroot = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fchdir(rootfd)
+        S.pivot_root(".", ".")
+        # the old root is now stacked under "."; detach it without a put_old directory
+        os.fchdir(oldroot)
+        S.mount(None, ".", None, S.MS_SLAVE | S.MS_REC)
+        S.umount2(".", S.MNT_DETACH)
+    finally:
+        os.close(oldroot)
+    os.chdir("/")
+
+
+def finish(plan) -> None:  # noqa: ANN001
+    """After '/' is the rootfs: masked and read-only paths, read-only /dev and root."""
+    lx = plan.config.get("linux", {})
+    rootfd = os.open("/", S.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for p in lx.get("readonlyPaths") or []:
+            _readonly(rootfd, p)
+        for p in lx.get("maskedPaths") or []:
+            _mask(rootfd, p)
+        for m in plan.config.get("mounts") or []:
+            if os.path.normpath("/" + m["destination"]) == "/dev" and "ro" in (
+                m.get("options") or []
+            ):
+                mounts.remount("/dev", _flags_of(m) | S.MS_RDONLY)
+    finally:
+        os.close(rootfd)
+    if plan.config.get("root", {}).get("readonly"):
+        mounts.remount("/", S.MS_RDONLY)
+
+
+def _flags_of(m: dict) -> int:
+    o = mounts.parse_options(m.get("options") or [])
+    return o.flags & ~(S.MS_BIND | S.MS_REC | S.MS_REMOUNT)
+
+
+def _readonly(rootfd: int, path: str) -> None:
+    try:
+        fd = mounts.open_in_root(rootfd, path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    try:
+        p = mounts.fd_path(fd)
+        S.mount(p, p, None, S.MS_BIND | S.MS_REC)
+    finally:
+        os.close(fd)
+    fd = mounts.open_in_root(rootfd, path)
+    try:
+        mounts.remount(mounts.fd_path(fd), S.MS_RDONLY | S.MS_NOSUID | S.MS_NODEV | S.MS_NOEXEC)
+    except PermissionError:
+        mounts.remount(mounts.fd_path(fd), S.MS_RDONLY)
+    finally:
+        os.close(fd)
+
+
+def _mask(rootfd: int, path: str) -> None:
+    try:
+        fd = mounts.open_in_root(rootfd, path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    try:
+        p = mounts.fd_path(fd)
+        if os.path.isdir(p):
+            S.mount("tmpfs", p, "tmpfs", S.MS_RDONLY, None)
+        else:
+            S.mount("/dev/null", p, None, S.MS_BIND)
+    finally:
+        os.close(fd)

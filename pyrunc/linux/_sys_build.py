@@ -1,0 +1,182 @@
+"""Build script for the compiled syscall glue (cffi API mode, run by setup.py at install time).
+
+Compiling here keeps the per-command cost at one small extension import: no C parsing at run time
+(cffi ABI mode) and no ctypes. Only calls Python's os module lacks live here; pyrunc/linux/sys.py is
+the one module that imports the result.
+"""
+
+from cffi import FFI
+
+ffibuilder = FFI()
+
+ffibuilder.cdef(
+    """
+    int unshare(int flags);
+    int setns(int fd, int nstype);
+    int mount(const char *source, const char *target, const char *fstype,
+              unsigned long flags, const void *data);
+    int umount2(const char *target, int flags);
+    int sethostname(const char *name, size_t len);
+    int setdomainname(const char *name, size_t len);
+    int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+    int personality(unsigned long persona);
+    int chroot(const char *path);
+    int ioctl(int fd, unsigned long request, ...);
+
+    int pyrunc_pivot_root(const char *new_root, const char *put_old);
+    int pyrunc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
+                       uint64_t resolve);
+    int pyrunc_close_range(unsigned int first, unsigned int last, unsigned int flags);
+    int pyrunc_mount_setattr(int dirfd, const char *path, unsigned int flags,
+                             uint64_t attr_set, uint64_t attr_clr, uint64_t propagation);
+    int pyrunc_capget(uint32_t *data6);
+    int pyrunc_capset(const uint32_t *data6);
+    int pyrunc_lo_up(void);
+    int pyrunc_send_fd(int sock, int fd, const char *name, size_t len);
+    int pyrunc_recv_fd(int sock);
+    int pyrunc_set_ctty(int fd);
+    int pyrunc_get_winsize(int fd, unsigned short *rows_cols);
+    int pyrunc_set_winsize(int fd, unsigned short rows, unsigned short cols);
+    long pyrunc_join_session_keyring(const char *name);
+    """
+)
+
+ffibuilder.set_source(
+    "pyrunc.linux._sys",
+    r"""
+    #define _GNU_SOURCE
+    #include <sched.h>
+    #include <stdint.h>
+    #include <string.h>
+    #include <unistd.h>
+    #include <sys/mount.h>
+    #include <sys/prctl.h>
+    #include <sys/personality.h>
+    #include <sys/syscall.h>
+    #include <sys/ioctl.h>
+    #include <sys/socket.h>
+    #include <net/if.h>
+    #include <linux/capability.h>
+    #include <termios.h>
+
+    #ifndef SYS_openat2
+    #define SYS_openat2 437
+    #endif
+    #ifndef SYS_close_range
+    #define SYS_close_range 436
+    #endif
+    #ifndef SYS_mount_setattr
+    #define SYS_mount_setattr 442
+    #endif
+
+    struct pyrunc_open_how { uint64_t flags, mode, resolve; };
+    struct pyrunc_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+
+    int pyrunc_pivot_root(const char *new_root, const char *put_old) {
+        return syscall(SYS_pivot_root, new_root, put_old);
+    }
+    int pyrunc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
+                       uint64_t resolve) {
+        struct pyrunc_open_how how = { flags, mode, resolve };
+        return syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+    }
+    int pyrunc_close_range(unsigned int first, unsigned int last, unsigned int flags) {
+        return syscall(SYS_close_range, first, last, flags);
+    }
+    int pyrunc_mount_setattr(int dirfd, const char *path, unsigned int flags,
+                             uint64_t attr_set, uint64_t attr_clr, uint64_t propagation) {
+        struct pyrunc_mount_attr a = { attr_set, attr_clr, propagation, 0 };
+        return syscall(SYS_mount_setattr, dirfd, path, flags, &a, sizeof(a));
+    }
+    int pyrunc_capget(uint32_t *d) {
+        struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+        struct __user_cap_data_struct data[2];
+        if (syscall(SYS_capget, &h, data) < 0) return -1;
+        d[0] = data[0].effective; d[1] = data[1].effective;
+        d[2] = data[0].permitted; d[3] = data[1].permitted;
+        d[4] = data[0].inheritable; d[5] = data[1].inheritable;
+        return 0;
+    }
+    int pyrunc_capset(const uint32_t *d) {
+        struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+        struct __user_cap_data_struct data[2];
+        data[0].effective = d[0]; data[1].effective = d[1];
+        data[0].permitted = d[2]; data[1].permitted = d[3];
+        data[0].inheritable = d[4]; data[1].inheritable = d[5];
+        return syscall(SYS_capset, &h, data);
+    }
+    int pyrunc_lo_up(void) {
+        struct ifreq ifr;
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r;
+        if (s < 0) return -1;
+        memset(&ifr, 0, sizeof(ifr));
+        strcpy(ifr.ifr_name, "lo");
+        r = ioctl(s, SIOCGIFFLAGS, &ifr);
+        if (r == 0 && !(ifr.ifr_flags & IFF_UP)) {
+            ifr.ifr_flags |= IFF_UP;
+            r = ioctl(s, SIOCSIFFLAGS, &ifr);
+        }
+        close(s);
+        return r;
+    }
+    int pyrunc_send_fd(int sock, int fd, const char *name, size_t len) {
+        struct msghdr msg;
+        struct iovec iov;
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr *c;
+        memset(&msg, 0, sizeof(msg));
+        memset(buf, 0, sizeof(buf));
+        iov.iov_base = (void *)name;
+        iov.iov_len = len;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = buf;
+        msg.msg_controllen = sizeof(buf);
+        c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        return sendmsg(sock, &msg, 0) < 0 ? -1 : 0;
+    }
+    int pyrunc_recv_fd(int sock) {
+        struct msghdr msg;
+        struct iovec iov;
+        char data[4096];
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr *c;
+        int fd = -1;
+        memset(&msg, 0, sizeof(msg));
+        iov.iov_base = data;
+        iov.iov_len = sizeof(data);
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = buf;
+        msg.msg_controllen = sizeof(buf);
+        if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) < 0) return -1;
+        c = CMSG_FIRSTHDR(&msg);
+        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            memcpy(&fd, CMSG_DATA(c), sizeof(int));
+        return fd;
+    }
+    long pyrunc_join_session_keyring(const char *name) {
+        return syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name);
+    }
+    int pyrunc_set_ctty(int fd) { return ioctl(fd, TIOCSCTTY, 0); }
+    int pyrunc_get_winsize(int fd, unsigned short *rc) {
+        struct winsize ws;
+        if (ioctl(fd, TIOCGWINSZ, &ws) < 0) return -1;
+        rc[0] = ws.ws_row; rc[1] = ws.ws_col;
+        return 0;
+    }
+    int pyrunc_set_winsize(int fd, unsigned short rows, unsigned short cols) {
+        struct winsize ws;
+        memset(&ws, 0, sizeof(ws));
+        ws.ws_row = rows; ws.ws_col = cols;
+        return ioctl(fd, TIOCSWINSZ, &ws);
+    }
+    """,
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

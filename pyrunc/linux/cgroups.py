@@ -1,0 +1,201 @@
+"""The container's cgroup: created, joined, frozen and removed (cgroup v1 and the hybrid v2 tree).
+
+Paths follow runc's fs driver: an absolute cgroupsPath is taken from each hierarchy's root, a
+relative one (and the default, the container id) from the runtime's own cgroup. On a hybrid host
+the container also joins the cgroup2 hierarchy mounted at /sys/fs/cgroup/unified.
+Resource limits come in a later issue; this module only places processes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from pyrunc.errors import RuntimeErr
+
+UNIFIED = "unified"
+
+
+def _mountinfo() -> list[tuple[str, str, str, str]]:
+    """(mountpoint, root, fstype, super options) of every cgroup filesystem."""
+    out = []
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f.read().decode().splitlines():
+            left, _, right = line.partition(" - ")
+            fstype, _src, sopts = (right.split(" ") + ["", ""])[:3]
+            if fstype not in ("cgroup", "cgroup2"):
+                continue
+            fields = left.split(" ")
+            out.append((fields[4].replace("\\040", " "), fields[3], fstype, sopts))
+    return out
+
+
+def _own() -> dict[str, str]:
+    """The runtime's own cgroup per controller (and name=...) key, from /proc/self/cgroup."""
+    out = {}
+    with open("/proc/self/cgroup", "rb") as f:
+        for line in f.read().decode().splitlines():
+            _hid, ctrls, path = line.split(":", 2)
+            if not ctrls:
+                out[UNIFIED] = path
+            for c in ctrls.split(","):
+                out[c] = path
+    return out
+
+
+def hierarchies() -> dict[str, tuple[str, str]]:
+    """key -> (mountpoint, mount root); key is the comma-joined controllers, 'name=x' or
+    'unified'."""
+    out: dict[str, tuple[str, str]] = {}
+    for mnt, root, fstype, sopts in _mountinfo():
+        if fstype == "cgroup2":
+            out.setdefault(UNIFIED, (mnt, root))
+            continue
+        ctrls = [o for o in sopts.split(",") if o not in ("rw", "ro") and not o.startswith(
+            ("relatime", "noatime", "nosuid", "nodev", "noexec", "clone_children", "release_agent",
+             "xattr", "nsdelegate", "memory_"))]
+        key = ",".join(ctrls)
+        if key:
+            out.setdefault(key, (mnt, root))
+    return out
+
+
+def is_v2_only() -> bool:
+    return os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+
+
+def paths_for(cgroups_path: str | None, cid: str) -> dict[str, str]:
+    """Absolute directory of the container's cgroup in every hierarchy."""
+    rel = cgroups_path or cid
+    if ":" in rel and not rel.startswith("/"):
+        raise RuntimeErr(
+            f"linux.cgroupsPath: {rel!r} looks like a systemd path (slice:prefix:name) but "
+            "--systemd-cgroup was not given"
+        )
+    own = _own()
+    out = {}
+    for key, (mnt, root) in hierarchies().items():
+        if rel.startswith("/"):
+            inner = rel
+        else:
+            first = key.split(",")[0]
+            inner = os.path.join(own.get(key, own.get(first, "/")), rel)
+        # the mount may expose only part of the tree (its root)
+        if root != "/" and (inner + "/").startswith(root + "/"):
+            inner = inner[len(root):]
+        out[key] = os.path.normpath(mnt + "/" + inner.lstrip("/"))
+    return out
+
+
+def _copy_cpuset(path: str) -> None:
+    """A new v1 cpuset cgroup starts with no cpus and mems; joining it would fail (ENOSPC)."""
+    parent = os.path.dirname(path)
+    for f in ("cpuset.cpus", "cpuset.mems"):
+        with open(os.path.join(path, f), "rb") as fh:
+            if fh.read().strip():
+                continue
+        if os.path.exists(os.path.join(parent, f)):
+            with open(os.path.join(parent, f), "rb") as fh:
+                cur = fh.read().strip()
+            if not cur:
+                _copy_cpuset(parent)
+                with open(os.path.join(parent, f), "rb") as fh:
+                    cur = fh.read().strip()
+            _write(os.path.join(path, f), cur.decode())
+
+
+def _write(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def create(paths: dict[str, str]) -> list[str]:
+    """mkdir -p every path; returns the directories this call created (to undo on failure)."""
+    made: list[str] = []
+    for key, path in paths.items():
+        todo = []
+        p = path
+        while not os.path.isdir(p):
+            todo.append(p)
+            p = os.path.dirname(p)
+        for d in reversed(todo):
+            try:
+                os.mkdir(d, 0o755)
+                made.append(d)
+            except FileExistsError:
+                pass
+            if "cpuset" in key.split(","):
+                _copy_cpuset(d)
+    return made
+
+
+def join(paths: dict[str, str], pid: int) -> None:
+    for path in paths.values():
+        try:
+            _write(os.path.join(path, "cgroup.procs"), str(pid))
+        except OSError as e:
+            raise RuntimeErr(f"cannot join cgroup {path}: {e.strerror}") from None
+
+
+def pids(paths: dict[str, str]) -> list[int]:
+    """Every process in the container's cgroup tree (the freezer/pids/any hierarchy)."""
+    for key in ("freezer", "pids", "memory", UNIFIED, *paths):
+        path = paths.get(key)
+        if path and os.path.isdir(path):
+            out: list[int] = []
+            for d, _dirs, files in os.walk(path):
+                if "cgroup.procs" in files:
+                    try:
+                        with open(os.path.join(d, "cgroup.procs"), "rb") as f:
+                            out.extend(int(x) for x in f.read().split())
+                    except OSError:
+                        pass
+            return out
+    return []
+
+
+def freeze(paths: dict[str, str], frozen: bool, timeout: float = 10.0) -> None:
+    path = paths.get("freezer")
+    if path:
+        want = "FROZEN" if frozen else "THAWED"
+        deadline = time.monotonic() + timeout
+        while True:
+            _write(path + "/freezer.state", want)
+            with open(path + "/freezer.state", "rb") as f:
+                if f.read().strip().decode() == want:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeErr(f"timed out waiting for the freezer to reach {want}")
+            time.sleep(0.001)
+    path = paths.get(UNIFIED)
+    if path and os.path.exists(path + "/cgroup.freeze"):
+        _write(path + "/cgroup.freeze", "1" if frozen else "0")
+        return
+    raise RuntimeErr("cannot pause: no freezer cgroup for this container")
+
+
+def destroy(paths: dict[str, str], retries: int = 50) -> None:
+    """Remove the container's cgroups (children first), retrying while dying tasks linger."""
+    leftover = []
+    for path in paths.values():
+        if not os.path.isdir(path):
+            continue
+        dirs = [d for d, _s, _f in os.walk(path)]
+        for d in reversed(dirs):
+            for attempt in range(retries):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as e:
+                    if e.errno != errno.EBUSY or attempt == retries - 1:
+                        leftover.append(d)
+                        break
+                    time.sleep(0.01 * min(attempt + 1, 10))
+    if leftover:
+        raise RuntimeErr("failed to remove cgroup paths: " + ", ".join(leftover))

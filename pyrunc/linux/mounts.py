@@ -1,0 +1,265 @@
+"""Mounts: option parsing and mounting onto destinations resolved *inside* the rootfs.
+
+Every destination is opened with openat2(RESOLVE_IN_ROOT) and mounted through its
+/proc/self/fd/N magic link, so a symlink in the rootfs -- even one swapped in while we work --
+cannot send a mount outside it (the CVE-2021-30465 class).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from pyrunc.errors import RuntimeErr
+from pyrunc.linux import sys as S
+
+# name -> (clear, flag): clear=True means the option removes the flag.
+FLAGS: dict[str, tuple[bool, int]] = {
+    "acl": (False, 1 << 16),
+    "async": (True, S.MS_SYNCHRONOUS),
+    "atime": (True, S.MS_NOATIME),
+    "bind": (False, S.MS_BIND),
+    "defaults": (False, 0),
+    "dev": (True, S.MS_NODEV),
+    "diratime": (True, S.MS_NODIRATIME),
+    "dirsync": (False, S.MS_DIRSYNC),
+    "exec": (True, S.MS_NOEXEC),
+    "iversion": (False, 1 << 23),
+    "lazytime": (False, S.MS_LAZYTIME),
+    "loud": (True, S.MS_SILENT),
+    "mand": (False, S.MS_MANDLOCK),
+    "noacl": (True, 1 << 16),
+    "noatime": (False, S.MS_NOATIME),
+    "nodev": (False, S.MS_NODEV),
+    "nodiratime": (False, S.MS_NODIRATIME),
+    "noexec": (False, S.MS_NOEXEC),
+    "noiversion": (True, 1 << 23),
+    "nolazytime": (True, S.MS_LAZYTIME),
+    "nomand": (True, S.MS_MANDLOCK),
+    "norelatime": (True, S.MS_RELATIME),
+    "nostrictatime": (True, S.MS_STRICTATIME),
+    "nosuid": (False, S.MS_NOSUID),
+    "nosymfollow": (False, S.MS_NOSYMFOLLOW),
+    "rbind": (False, S.MS_BIND | S.MS_REC),
+    "relatime": (False, S.MS_RELATIME),
+    "remount": (False, S.MS_REMOUNT),
+    "ro": (False, S.MS_RDONLY),
+    "rw": (True, S.MS_RDONLY),
+    "silent": (False, S.MS_SILENT),
+    "strictatime": (False, S.MS_STRICTATIME),
+    "suid": (True, S.MS_NOSUID),
+    "symfollow": (True, S.MS_NOSYMFOLLOW),
+    "sync": (False, S.MS_SYNCHRONOUS),
+}
+
+PROPAGATION: dict[str, int] = {
+    "private": S.MS_PRIVATE,
+    "rprivate": S.MS_PRIVATE | S.MS_REC,
+    "shared": S.MS_SHARED,
+    "rshared": S.MS_SHARED | S.MS_REC,
+    "slave": S.MS_SLAVE,
+    "rslave": S.MS_SLAVE | S.MS_REC,
+    "unbindable": S.MS_UNBINDABLE,
+    "runbindable": S.MS_UNBINDABLE | S.MS_REC,
+}
+
+# Recursive (mount_setattr AT_RECURSIVE) options: name -> (clear, attr)
+RECURSIVE: dict[str, tuple[bool, int]] = {
+    "rro": (False, S.MOUNT_ATTR_RDONLY),
+    "rrw": (True, S.MOUNT_ATTR_RDONLY),
+    "rnosuid": (False, S.MOUNT_ATTR_NOSUID),
+    "rsuid": (True, S.MOUNT_ATTR_NOSUID),
+    "rnodev": (False, S.MOUNT_ATTR_NODEV),
+    "rdev": (True, S.MOUNT_ATTR_NODEV),
+    "rnoexec": (False, S.MOUNT_ATTR_NOEXEC),
+    "rexec": (True, S.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (False, S.MOUNT_ATTR_NODIRATIME),
+    "rdiratime": (True, S.MOUNT_ATTR_NODIRATIME),
+    "rrelatime": (False, S.MOUNT_ATTR_RELATIME),
+    "rnorelatime": (True, S.MOUNT_ATTR_RELATIME),
+    "rnoatime": (False, S.MOUNT_ATTR_NOATIME),
+    "ratime": (True, S.MOUNT_ATTR_NOATIME),
+    "rstrictatime": (False, S.MOUNT_ATTR_STRICTATIME),
+    "rnostrictatime": (True, S.MOUNT_ATTR_STRICTATIME),
+    "rnosymfollow": (False, S.MOUNT_ATTR_NOSYMFOLLOW),
+    "rsymfollow": (True, S.MOUNT_ATTR_NOSYMFOLLOW),
+}
+
+_ATIME = {S.MOUNT_ATTR_RELATIME, S.MOUNT_ATTR_NOATIME, S.MOUNT_ATTR_STRICTATIME}
+
+
+class Options:
+    __slots__ = ("flags", "propagation", "rec_set", "rec_clr", "data")
+
+    def __init__(self) -> None:
+        self.flags = 0
+        self.propagation: list[int] = []
+        self.rec_set = 0
+        self.rec_clr = 0
+        self.data: list[str] = []
+
+
+def parse_options(options: list[str]) -> Options:
+    o = Options()
+    for opt in options:
+        if opt in FLAGS:
+            clear, flag = FLAGS[opt]
+            o.flags = o.flags & ~flag if clear else o.flags | flag
+        elif opt in PROPAGATION:
+            o.propagation.append(PROPAGATION[opt])
+        elif opt in RECURSIVE:
+            clear, attr = RECURSIVE[opt]
+            if attr in _ATIME or attr == S.MOUNT_ATTR_RELATIME:
+                o.rec_clr |= S.MOUNT_ATTR__ATIME
+                if not clear:
+                    o.rec_set |= attr
+            elif clear:
+                o.rec_clr |= attr
+                o.rec_set &= ~attr
+            else:
+                o.rec_set |= attr
+                o.rec_clr &= ~attr
+        else:
+            o.data.append(opt)
+    return o
+
+
+# ---- resolving paths inside the rootfs ------------------------------------------------------
+
+_RESOLVE = S.RESOLVE_IN_ROOT | S.RESOLVE_NO_MAGICLINKS
+
+
+def open_in_root(rootfd: int, rel: str) -> int:
+    """O_PATH fd of rel, resolved with the rootfs as '/' (symlinks cannot climb out)."""
+    return S.openat2(rootfd, rel.lstrip("/") or ".", S.O_PATH | os.O_CLOEXEC, _RESOLVE)
+
+
+def mkdir_all_in_root(rootfd: int, rel: str, as_file: bool = False, mode: int = 0o755) -> int:
+    """Open rel inside the rootfs, creating missing directories (and the leaf file if as_file)."""
+    rel = rel.strip("/")
+    try:
+        return open_in_root(rootfd, rel)
+    except FileNotFoundError:
+        pass
+    parent, _, base = rel.rpartition("/")
+    if base in ("", ".", ".."):
+        raise RuntimeErr(f"invalid mount destination: /{rel}")
+    pfd = mkdir_all_in_root(rootfd, parent) if parent else os.dup(rootfd)
+    try:
+        if as_file:
+            fd = os.open(base, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW,
+                         0o644, dir_fd=pfd)
+            os.close(fd)
+        else:
+            try:
+                os.mkdir(base, mode, dir_fd=pfd)
+            except FileExistsError:
+                pass
+    finally:
+        os.close(pfd)
+    return open_in_root(rootfd, rel)
+
+
+def fd_path(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
+# ---- mounting --------------------------------------------------------------------------------
+
+
+def _statvfs_flags(path: str) -> int:
+    """Mount flags already on a mount; remounts in a user namespace must keep the locked ones."""
+    f = os.statvfs(path).f_flag
+    out = 0
+    for st_flag, ms_flag in (
+        (os.ST_RDONLY, S.MS_RDONLY), (os.ST_NOSUID, S.MS_NOSUID), (os.ST_NODEV, S.MS_NODEV),
+        (os.ST_NOEXEC, S.MS_NOEXEC), (os.ST_NOATIME, S.MS_NOATIME),
+        (os.ST_NODIRATIME, S.MS_NODIRATIME), (os.ST_RELATIME, S.MS_RELATIME),
+    ):
+        if f & st_flag:
+            out |= ms_flag
+    return out
+
+
+def remount(path: str, flags: int) -> None:
+    try:
+        S.mount(None, path, None, flags | S.MS_REMOUNT | S.MS_BIND)
+    except PermissionError:
+        S.mount(None, path, None, flags | _statvfs_flags(path) | S.MS_REMOUNT | S.MS_BIND)
+
+
+def mount_at(rootfd: int, m: dict, label_data: str = "") -> None:
+    """Mount one config `mounts` entry onto its destination inside the rootfs."""
+    dest = m["destination"]
+    mtype = m.get("type") or ""
+    src = m.get("source") or mtype or "none"
+    o = parse_options(m.get("options") or [])
+    is_bind = bool(o.flags & S.MS_BIND) or mtype == "bind"
+    if is_bind:
+        o.flags |= S.MS_BIND
+        try:
+            st = os.stat(src)
+        except OSError as e:
+            raise RuntimeErr(f"mount {src}:{dest}: stat {src}: {e.strerror}") from None
+        as_file = not stat.S_ISDIR(st.st_mode)
+    else:
+        as_file = False
+    if mtype in ("proc", "sysfs"):
+        _check_ordinary_dir(rootfd, dest, mtype)
+    fd = mkdir_all_in_root(rootfd, dest, as_file=as_file)
+    try:
+        target = fd_path(fd)
+        data = ",".join(o.data) or None
+        if label_data and mtype not in ("proc", "sysfs", "bind") and not is_bind:
+            data = f"{data},{label_data}" if data else label_data
+        if is_bind:
+            S.mount(src, target, None, o.flags & (S.MS_BIND | S.MS_REC))
+        else:
+            flags = o.flags
+            if dest.rstrip("/") == "/dev":
+                flags &= ~S.MS_RDONLY  # devices are created in it first; read-only comes last
+            try:
+                S.mount(src, target, mtype, flags, data)
+            except OSError as e:
+                raise RuntimeErr(
+                    f"error mounting {src!r} to rootfs at {dest!r}: {e.strerror}"
+                ) from None
+    finally:
+        os.close(fd)
+    if not (is_bind or o.propagation or o.rec_set or o.rec_clr):
+        return
+    fd = open_in_root(rootfd, dest)  # the new mount's root, not the directory under it
+    try:
+        target = fd_path(fd)
+        if is_bind and o.flags & ~(S.MS_BIND | S.MS_REC | S.MS_REMOUNT):
+            remount(target, o.flags & ~S.MS_REC)
+        for p in o.propagation:
+            S.mount(None, target, None, p)
+        if o.rec_set or o.rec_clr:
+            S.mount_setattr(fd, "", S.AT_EMPTY_PATH | S.AT_RECURSIVE, o.rec_set, o.rec_clr)
+    finally:
+        os.close(fd)
+
+
+def _check_ordinary_dir(rootfd: int, dest: str, mtype: str) -> None:
+    parent, _, base = dest.strip("/").rpartition("/")
+    try:
+        pfd = open_in_root(rootfd, parent)
+    except FileNotFoundError:
+        return
+    try:
+        st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    finally:
+        os.close(pfd)
+    if not stat.S_ISDIR(st.st_mode):
+        raise RuntimeErr(
+            f"error mounting {mtype!r} to rootfs at {dest!r}: "
+            f"filesystem {mtype!r} must be mounted on ordinary directory"
+        )
+
+
+def is_mountpoint_errno(e: OSError) -> bool:
+    return e.errno in (errno.EINVAL, errno.EBUSY)

@@ -1,0 +1,208 @@
+"""The syscall boundary: the only module that touches the compiled cffi glue.
+
+Every wrapper raises OSError with errno and the path it was called on, so callers above this layer
+deal in Python exceptions only and error messages can name the file involved.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc.linux._sys import ffi, lib
+
+# clone(2)/unshare(2) flags
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# mount(2) flags
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+MNT_DETACH = 2
+
+# mount_setattr(2)
+AT_RECURSIVE = 0x8000
+AT_EMPTY_PATH = 0x1000
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
+# openat2(2) resolve flags
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+O_PATH = 0o10000000
+
+# prctl(2)
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+CLOSE_RANGE_CLOEXEC = 4
+
+
+def _check(ret: int, what: str, path: str | None = None) -> int:
+    if ret < 0:
+        err = ffi.errno
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+    return ret
+
+
+def _b(s: str | bytes | None) -> bytes | object:
+    if s is None:
+        return ffi.NULL
+    return s.encode() if isinstance(s, str) else s
+
+
+def unshare(flags: int) -> None:
+    _check(lib.unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    _check(lib.setns(fd, nstype), "setns")
+
+
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
+) -> None:
+    _check(lib.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), "mount", target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(lib.umount2(_b(target), flags), "umount2", target)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _check(lib.pyrunc_pivot_root(_b(new_root), _b(put_old)), "pivot_root", new_root)
+
+
+def chroot(path: str) -> None:
+    _check(lib.chroot(_b(path)), "chroot", path)
+
+
+def sethostname(name: str) -> None:
+    b = name.encode()
+    _check(lib.sethostname(b, len(b)), "sethostname")
+
+
+def setdomainname(name: str) -> None:
+    b = name.encode()
+    _check(lib.setdomainname(b, len(b)), "setdomainname")
+
+
+def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> int:
+    return _check(lib.prctl(option, a2, a3, a4, a5), "prctl")
+
+
+def personality(persona: int) -> None:
+    _check(lib.personality(persona), "personality")
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    return _check(lib.pyrunc_openat2(dirfd, _b(path), flags, mode, resolve), "openat2", path)
+
+
+def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
+    _check(lib.pyrunc_close_range(first, last, flags), "close_range")
+
+
+def mount_setattr(
+    dirfd: int, path: str, flags: int, attr_set: int, attr_clr: int = 0, propagation: int = 0
+) -> None:
+    _check(
+        lib.pyrunc_mount_setattr(dirfd, _b(path), flags, attr_set, attr_clr, propagation),
+        "mount_setattr",
+        path,
+    )
+
+
+def capget() -> tuple[int, int, int]:
+    """Return the (effective, permitted, inheritable) sets as 64-bit masks."""
+    d = ffi.new("uint32_t[6]")
+    _check(lib.pyrunc_capget(d), "capget")
+    return d[0] | d[1] << 32, d[2] | d[3] << 32, d[4] | d[5] << 32
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    m = 0xFFFFFFFF
+    d = ffi.new(
+        "uint32_t[6]",
+        [effective & m, effective >> 32, permitted & m, permitted >> 32,
+         inheritable & m, inheritable >> 32],
+    )
+    _check(lib.pyrunc_capset(d), "capset")
+
+
+def loopback_up() -> None:
+    _check(lib.pyrunc_lo_up(), "bring up lo")
+
+
+def send_fd(sock: int, fd: int, name: str) -> None:
+    b = name.encode()
+    _check(lib.pyrunc_send_fd(sock, fd, b, len(b)), "sendmsg(SCM_RIGHTS)")
+
+
+def recv_fd(sock: int) -> int:
+    fd = _check(lib.pyrunc_recv_fd(sock), "recvmsg(SCM_RIGHTS)")
+    if fd < 0:
+        raise OSError(0, "no file descriptor received")
+    return fd
+
+
+def set_controlling_tty(fd: int) -> None:
+    _check(lib.pyrunc_set_ctty(fd), "ioctl(TIOCSCTTY)")
+
+
+def get_winsize(fd: int) -> tuple[int, int]:
+    rc = ffi.new("unsigned short[2]")
+    _check(lib.pyrunc_get_winsize(fd, rc), "ioctl(TIOCGWINSZ)")
+    return rc[0], rc[1]
+
+
+def set_winsize(fd: int, rows: int, cols: int) -> None:
+    _check(lib.pyrunc_set_winsize(fd, rows, cols), "ioctl(TIOCSWINSZ)")
+
+
+def join_session_keyring(name: str) -> None:
+    _check(lib.pyrunc_join_session_keyring(_b(name)), "keyctl(JOIN_SESSION_KEYRING)")
