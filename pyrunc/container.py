@@ -99,6 +99,8 @@ def create(
 ) -> Created:
     S.valid_id(cid)
     bundle = os.path.abspath(bundle or ".")
+    if pid_file:
+        pid_file = os.path.abspath(pid_file)  # relative to the caller's cwd, not the bundle
     if not os.path.isdir(bundle):
         raise ConfigError(f"bundle {bundle}: no such directory")
     os.chdir(bundle)
@@ -148,6 +150,8 @@ def create(
         plan.join_fds = _open_ns(plan)
         plan.cgroup_paths = cgroups.paths_for(config.get("linux", {}).get("cgroupsPath"), cid)
         made = cgroups.create(plan.cgroup_paths)
+        res = (config.get("linux") or {}).get("resources") or {}
+        cgroups.apply_devices(plan.cgroup_paths, res.get("devices") or [])
         if terminal:
             sock, master_sock = _console_sockets(console_socket)
             plan.console_fd = sock
@@ -187,7 +191,7 @@ def create(
         st["start_time"] = S.proc_start_time(launch.pid) or 0
         S.save(cdir, st)
         if pid_file:
-            S.write_atomic(os.path.abspath(pid_file), str(launch.pid), 0o644)
+            S.write_atomic(pid_file, str(launch.pid), 0o644)
         os.close(plan.fifo_fd)
         return Created(st, cdir, master)
     except BaseException:
@@ -327,10 +331,8 @@ def kill(root: str, cid: str, sig: int, all_: bool = False) -> None:
     if status == "stopped" and not all_:
         raise RuntimeErr("container not running")
     if all_:
-        pids = cgroups.pids(st.get("cgroup") or {})
-        if not pids and status == "stopped":
-            raise RuntimeErr("container not running")
-        for pid in pids:
+        # like runc: signal whatever is left in the cgroup, even once the init is gone
+        for pid in cgroups.pids(st.get("cgroup") or {}):
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:

@@ -29,6 +29,9 @@ def _process(st: dict, o: dict, args: list[str]) -> dict:
             raise ConfigError(f"--process {o['process']}: expected a JSON object")
         from pyrunc.validate import validate_process
 
+        proc.setdefault("user", {"uid": 0, "gid": 0})  # runc fills in zero values
+        proc.setdefault("cwd", "/")
+
         validate_process(proc)
         return proc
     proc = copy.deepcopy((st.get("config") or {}).get("process") or {})

@@ -99,6 +99,7 @@ def _mount_cgroup(plan, rootfd: int, m: dict) -> None:  # noqa: ANN001
 def enter(plan, rootfd: int) -> None:  # noqa: ANN001
     """Make the rootfs '/' (pivot_root, or MS_MOVE + chroot with --no-pivot)."""
     if plan.no_pivot:
+        _hide_host_procfs(plan.rootfs)
         os.fchdir(rootfd)
         S.mount(plan.rootfs, "/", None, S.MS_MOVE)
         S.chroot(".")
@@ -117,6 +118,29 @@ def enter(plan, rootfd: int) -> None:  # noqa: ANN001
     os.chdir("/")
 
 
+def _hide_host_procfs(rootfs: str) -> None:
+    """--no-pivot leaves the host's mounts reachable below the chroot; the kernel allows a new
+    procfs/sysfs mount when a full one is visible, so detach (or cover) every full proc and sysfs
+    mount outside the rootfs first, as runc does."""
+    with open("/proc/self/mountinfo", "rb") as f:
+        lines = f.read().decode().splitlines()
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields = left.split(" ")
+        fstype = right.split(" ")[0]
+        mnt = fields[4].replace("\\040", " ")
+        if fields[3] != "/" or fstype not in ("proc", "sysfs") or mnt.startswith(rootfs):
+            continue
+        try:
+            S.mount(None, mnt, None, S.MS_SLAVE | S.MS_REC)
+        except FileNotFoundError:
+            continue
+        try:
+            S.umount2(mnt, S.MNT_DETACH)
+        except OSError:
+            S.mount("tmpfs", mnt, "tmpfs", 0, None)
+
+
 def finish(plan) -> None:  # noqa: ANN001
     """After '/' is the rootfs: masked and read-only paths, read-only /dev and root."""
     lx = plan.config.get("linux", {})
@@ -127,7 +151,7 @@ def finish(plan) -> None:  # noqa: ANN001
         for p in lx.get("maskedPaths") or []:
             _mask(rootfd, p)
         for m in plan.config.get("mounts") or []:
-            if os.path.normpath("/" + m["destination"]) == "/dev" and "ro" in (
+            if os.path.normpath("/" + m["destination"].lstrip("/")) == "/dev" and "ro" in (
                 m.get("options") or []
             ):
                 mounts.remount("/dev", _flags_of(m) | S.MS_RDONLY)

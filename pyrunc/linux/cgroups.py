@@ -141,6 +141,39 @@ def join(paths: dict[str, str], pid: int) -> None:
             raise RuntimeErr(f"cannot join cgroup {path}: {e.strerror}") from None
 
 
+# Always allowed, after the config's rules (runc's AllowedDevices): mknod of anything, the
+# default device nodes, ptys and tun.
+ALLOWED_DEVICES = (
+    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm",
+    "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm",
+)
+
+
+def _rule(r: dict) -> str:
+    def num(v: object) -> str:
+        return "*" if v is None or v == -1 else str(v)
+
+    t = r.get("type") or "a"
+    if t == "a":
+        return "a"
+    return f"{t} {num(r.get('major'))}:{num(r.get('minor'))} {r.get('access') or 'rwm'}"
+
+
+def apply_devices(paths: dict[str, str], rules: list[dict]) -> None:
+    """v1 devices controller: the config's allow/deny rules in order, then the always-allowed
+    set. linux.devices nodes get no rule of their own (runc's behaviour: the config says)."""
+    path = paths.get("devices")
+    if not path or not rules:
+        return
+    lines = [(bool(r.get("allow")), _rule(r)) for r in rules]
+    lines += [(True, x) for x in ALLOWED_DEVICES]
+    for allow, line in lines:
+        try:
+            _write(os.path.join(path, "devices.allow" if allow else "devices.deny"), line)
+        except OSError as e:
+            raise RuntimeErr(f"linux.resources.devices: {line!r}: {e.strerror}") from None
+
+
 def pids(paths: dict[str, str]) -> list[int]:
     """Every process in the container's cgroup tree (the freezer/pids/any hierarchy)."""
     for key in ("freezer", "pids", "memory", UNIFIED, *paths):
