@@ -12,8 +12,11 @@ import time
 from pyrunc import OCI_VERSION, fastjson, log
 from pyrunc import state as S
 from pyrunc.errors import ConfigError, NotFound, RuntimeErr
-from pyrunc.init.plan import Plan
-from pyrunc.linux import cgroups, idmap
+from pyrunc.linux import cgroups
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.init.plan import Plan
 
 SIGNALS = {
     "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
@@ -116,6 +119,9 @@ def create(
         )
     if not terminal and console_socket:
         raise ConfigError("cannot use console socket if runc will not detach or allocate tty")
+    from pyrunc.init.plan import Plan
+    from pyrunc.linux import idmap
+
     plan = Plan(cid, bundle, rootfs, config)
     if not plan.new_ns & 0x00020000 and "mount" not in plan.join:
         raise ConfigError("config.json: linux.namespaces: a mount namespace is required")

@@ -50,11 +50,24 @@ def fail(w: int, e: BaseException, debug: bool = False) -> None:
         os._exit(1)
 
 
+def wait_cgroup(plan, r: int) -> None:  # noqa: ANN001
+    """Block until the parent has moved us into the container's cgroup (once).
+
+    Moving a task between v1 cgroups waits for an RCU grace period (10-20 ms here): the parent
+    does it while we build the rootfs, and we wait only where membership starts to matter --
+    before a new cgroup namespace is made, and before anything user-controlled runs.
+    """
+    if not plan.cgroup_joined:
+        wait_go(r)
+        plan.cgroup_joined = True
+        if plan.new_cgroupns:
+            S.unshare(S.CLONE_NEWCGROUP)
+
+
 def stage1(plan, r: int, w: int) -> None:  # noqa: ANN001
     try:
-        wait_go(r)  # the parent has put us in the container's cgroup
         namespaces.join_fds(plan.join_fds)
-        flags = plan.new_ns
+        flags = plan.new_ns & ~S.CLONE_NEWCGROUP
         if flags & S.CLONE_NEWUSER:
             S.unshare(S.CLONE_NEWUSER)
             send(w, "userns")
@@ -108,7 +121,8 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
                 S.join_session_keyring(f"_ses.{plan.cid}")
             except OSError:
                 pass  # keyrings may be unavailable (or denied by seccomp): runc carries on too
-        rootfd = rootfs.prepare(plan)
+        rootfd = rootfs.prepare(plan, lambda: wait_cgroup(plan, r))
+        wait_cgroup(plan, r)
         hooks = plan.hooks
         if hooks.get("prestart") or hooks.get("createRuntime"):
             send(w, "hooks")
@@ -145,6 +159,7 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
 def exec_stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
     """A process joining a running container: console, rlimits, user, then execve."""
     try:
+        wait_cgroup(plan, r)
         if plan.console_fd >= 0:
             os.setsid()
             _console(plan)

@@ -45,9 +45,6 @@ def start(plan: Plan, on_hooks: object = None) -> Launch:
         os.close(fd)
     rd = os.fdopen(from_child_r, "rb", buffering=0)
     try:
-        if plan.cgroup_paths:
-            cgroups.join(plan.cgroup_paths, pid)
-        os.write(to_child_w, b"go\n")
         _converse(launch, rd, to_child_w, on_hooks)
     except BaseException:
         _kill(launch)
@@ -82,6 +79,10 @@ def _converse(launch: Launch, rd: object, w: int, on_hooks: object) -> None:
             os.write(w, b"go\n")
         elif kind == "pid":
             launch.pid = int(rest)
+            # the init builds its rootfs meanwhile; it waits for this "go" before it needs it
+            if plan.cgroup_paths:
+                cgroups.join(plan.cgroup_paths, launch.pid)
+            os.write(w, b"go\n")
             _reap(launch)
             log.debug("child process in init()")
         elif kind == "hooks":

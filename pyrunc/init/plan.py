@@ -16,7 +16,7 @@ class Plan:
         "cid", "bundle", "rootfs", "config", "process", "new_ns", "join", "join_fds",
         "uid_maps", "gid_maps", "in_userns", "new_cgroupns", "cgroup_paths", "fifo_fd",
         "console_fd", "preserve_fds", "no_pivot", "no_new_keyring", "caps", "env", "is_exec",
-        "debug", "hooks", "listen_fds",
+        "debug", "hooks", "listen_fds", "cgroup_joined",
     )
 
     def __init__(self, cid: str, bundle: str, rootfs: str, config: dict) -> None:
@@ -40,6 +40,7 @@ class Plan:
         self.no_pivot = False
         self.no_new_keyring = False
         self.is_exec = False
+        self.cgroup_joined = False
         self.debug = False
         self.hooks: dict = config.get("hooks") or {}
         self.caps = capabilities.CapSets(self.process.get("capabilities"))

@@ -13,6 +13,10 @@ from pyrunc.errors import RuntimeErr
 from pyrunc.linux import cgroups, devices, mounts
 from pyrunc.linux import sys as S
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 def _propagation(plan: object) -> int:
     p = plan.config.get("linux", {}).get("rootfsPropagation")  # type: ignore[attr-defined]
@@ -23,8 +27,11 @@ def _propagation(plan: object) -> int:
     return mounts.PROPAGATION[p]
 
 
-def prepare(plan) -> int:  # noqa: ANN001 - Plan lives in init/plan.py
-    """Mount everything below the rootfs; returns an O_PATH fd of the rootfs."""
+def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
+    """Mount everything below the rootfs; returns an O_PATH fd of the rootfs.
+
+    wait_cgroup() is called before the first cgroup mount: a cgroup namespace (and the view of
+    the container's own cgroup) exists only once the parent has moved us into the cgroup."""
     rootfs = plan.rootfs
     S.mount(None, "/", None, _propagation(plan))
     # the rootfs must be a mount point for pivot_root; a bind onto itself makes it one
@@ -38,6 +45,8 @@ def prepare(plan) -> int:  # noqa: ANN001 - Plan lives in init/plan.py
             m = dict(m, destination=dest)
         if os.path.normpath(dest) == "/dev" and m.get("type") != "bind":
             has_dev = True
+        if m.get("type") in ("cgroup", "cgroup2"):
+            wait_cgroup()
         if m.get("type") == "cgroup":
             _mount_cgroup(plan, rootfd, m)
             continue

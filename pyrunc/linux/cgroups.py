@@ -232,3 +232,4 @@ def destroy(paths: dict[str, str], retries: int = 50) -> None:
                     time.sleep(0.01 * min(attempt + 1, 10))
     if leftover:
         raise RuntimeErr("failed to remove cgroup paths: " + ", ".join(leftover))
+
