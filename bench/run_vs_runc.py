@@ -24,8 +24,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def make_bundle(tmp: str, runtime: str) -> str:
     bundle = os.path.join(tmp, "bundle")
-    subprocess.run([os.path.join(HERE, "..", "tools", "make-busybox-bundle.sh"), bundle, runtime],
-                   check=True)
+    subprocess.run(
+        [os.path.join(HERE, "..", "tools", "make-busybox-bundle.sh"), bundle, runtime], check=True
+    )
     path = os.path.join(bundle, "config.json")
     with open(path) as f:
         cfg = json.load(f)
@@ -83,20 +84,28 @@ def main() -> None:
                 t = timed([rt, "--root", roots[n], "create", "-b", bundle, cid])
                 t += timed([rt, "--root", roots[n], "start", cid])
                 while True:  # /bin/true exits at once; wait for it so delete needs no force
-                    out = subprocess.run([rt, "--root", roots[n], "state", cid],
-                                         capture_output=True, text=True,
-                                         stdin=subprocess.DEVNULL).stdout
+                    out = subprocess.run(
+                        [rt, "--root", roots[n], "state", cid],
+                        capture_output=True,
+                        text=True,
+                        stdin=subprocess.DEVNULL,
+                    ).stdout
                     if '"stopped"' in out:
                         break
                 t += timed([rt, "--root", roots[n], "delete", cid])
                 res["create+start+delete"][n].append(t)
         summary = {}
-        print(f"{'benchmark':24} {'pyrunc ms':>10} {'runc ms':>10} {'ratio':>7}   (medians of {a.n} "
-              "alternating runs)")
+        print(
+            f"{'benchmark':24} {'pyrunc ms':>10} {'runc ms':>10} {'ratio':>7}   (medians of {a.n} "
+            "alternating runs)"
+        )
         for k, v in res.items():
             p, r = statistics.median(v["pyrunc"]), statistics.median(v["runc"])
-            summary[k] = {"pyrunc_ms": round(p, 2), "runc_ms": round(r, 2),
-                          "ratio": round(p / r, 3)}
+            summary[k] = {
+                "pyrunc_ms": round(p, 2),
+                "runc_ms": round(r, 2),
+                "ratio": round(p / r, 3),
+            }
             print(f"{k:24} {p:10.2f} {r:10.2f} {p / r:7.3f}")
         if a.json:
             with open(a.json, "w") as f:

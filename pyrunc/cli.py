@@ -55,9 +55,7 @@ def _index(flags: tuple) -> dict[str, tuple[str, str]]:
 def _defaults(flags: tuple) -> dict:
     out = {}
     for names, kind, default, _help in flags:
-        out[_key(names[0])] = (
-            False if kind == "bool" else [] if kind == "list" else default
-        )
+        out[_key(names[0])] = False if kind == "bool" else [] if kind == "list" else default
     return out
 
 

@@ -75,14 +75,33 @@ def main_help() -> str:
     width = max(len(n) for n in COMMANDS) + 2
     cmds = [f"   {n.ljust(width)}{c[0]}" for n, c in COMMANDS.items()]
     cmds.append(f"   {'help, h'.ljust(width)}Shows a list of commands or help for one command")
-    extra = ((("--help", "-h"), "bool", None, "show help"),
-             (("--version", "-v"), "bool", None, "print the version"))
-    return "\n".join(
-        ["NAME:", f"   {PROG} - Open Container Initiative runtime", "", ABOUT, "",
-         "USAGE:", f"   {PROG} [global options] command [command options] [arguments...]", "",
-         "VERSION:", "   " + version_text().rstrip(), "", "COMMANDS:", *cmds, "",
-         "GLOBAL OPTIONS:", *_flag_lines(GLOBAL_FLAGS + extra)]
-    ) + "\n"
+    extra = (
+        (("--help", "-h"), "bool", None, "show help"),
+        (("--version", "-v"), "bool", None, "print the version"),
+    )
+    return (
+        "\n".join(
+            [
+                "NAME:",
+                f"   {PROG} - Open Container Initiative runtime",
+                "",
+                ABOUT,
+                "",
+                "USAGE:",
+                f"   {PROG} [global options] command [command options] [arguments...]",
+                "",
+                "VERSION:",
+                "   " + version_text().rstrip(),
+                "",
+                "COMMANDS:",
+                *cmds,
+                "",
+                "GLOBAL OPTIONS:",
+                *_flag_lines(GLOBAL_FLAGS + extra),
+            ]
+        )
+        + "\n"
+    )
 
 
 class _Cmd(click.Command):
@@ -118,8 +137,14 @@ def build() -> click.Group:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     grp.params.append(
-        click.Option(["-v", "--version"], is_flag=True, expose_value=False, is_eager=True,
-                     callback=_print_version, help="print the version")
+        click.Option(
+            ["-v", "--version"],
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_print_version,
+            help="print the version",
+        )
     )
     for name, (short, _usage, _text, flags, _epilog) in COMMANDS.items():
         grp.add_command(_make(name, short, flags))
@@ -152,8 +177,11 @@ def _make(name: str, short: str, flags: tuple) -> click.Command:
         params=[_option(*f) for f in flags] + [click.Argument(["args"], nargs=-1)],
         callback=cb,
         help=short,
-        context_settings={"help_option_names": ["-h", "--help"], "ignore_unknown_options": False,
-                          "allow_interspersed_args": False},
+        context_settings={
+            "help_option_names": ["-h", "--help"],
+            "ignore_unknown_options": False,
+            "allow_interspersed_args": False,
+        },
     )
 
 

@@ -19,9 +19,16 @@ def cmd_create(g: dict, o: dict, a: list[str]) -> int:
     from pyrunc import container
 
     container.create(
-        g["root"], a[0], o["bundle"], console_socket=o["console_socket"], pid_file=o["pid_file"],
-        no_pivot=o["no_pivot"], no_new_keyring=o["no_new_keyring"],
-        preserve_fds=o["preserve_fds"], detach=True, debug=g["debug"],
+        g["root"],
+        a[0],
+        o["bundle"],
+        console_socket=o["console_socket"],
+        pid_file=o["pid_file"],
+        no_pivot=o["no_pivot"],
+        no_new_keyring=o["no_new_keyring"],
+        preserve_fds=o["preserve_fds"],
+        detach=True,
+        debug=g["debug"],
     )
     return 0
 
@@ -42,9 +49,16 @@ def cmd_run(g: dict, o: dict, a: list[str]) -> int:
 
         S.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
     c = container.create(
-        g["root"], a[0], o["bundle"], console_socket=o["console_socket"], pid_file=o["pid_file"],
-        no_pivot=o["no_pivot"], no_new_keyring=o["no_new_keyring"],
-        preserve_fds=o["preserve_fds"], detach=detach, debug=g["debug"],
+        g["root"],
+        a[0],
+        o["bundle"],
+        console_socket=o["console_socket"],
+        pid_file=o["pid_file"],
+        no_pivot=o["no_pivot"],
+        no_new_keyring=o["no_new_keyring"],
+        preserve_fds=o["preserve_fds"],
+        detach=detach,
+        debug=g["debug"],
     )
     try:
         container.start(g["root"], a[0])
@@ -103,8 +117,16 @@ def cmd_list(g: dict, o: dict, a: list[str]) -> int:
         raise RuntimeErr(f"invalid format option: {fmt}")
     rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
     for s in items:
-        rows.append([s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"],
-                     _owner(g["root"], s["id"])])
+        rows.append(
+            [
+                s["id"],
+                str(s["pid"]),
+                s["status"],
+                s["bundle"],
+                s["created"],
+                _owner(g["root"], s["id"]),
+            ]
+        )
     _out(_tabwrite(rows))
     return 0
 
@@ -152,8 +174,8 @@ def cmd_spec(g: dict, o: dict, a: list[str]) -> int:
 
 
 def cmd_features(g: dict, o: dict, a: list[str]) -> int:
-    from pyrunc.features import features
     from pyrunc.fastjson import dumps_indent
+    from pyrunc.features import features
 
     _out(dumps_indent(features(), "    ") + "\n")
     return 0

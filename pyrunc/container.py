@@ -19,11 +19,41 @@ if TYPE_CHECKING:
     from pyrunc.init.plan import Plan
 
 SIGNALS = {
-    "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
-    "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
-    "STKFLT": 16, "CHLD": 17, "CLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21,
-    "TTOU": 22, "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28,
-    "IO": 29, "POLL": 29, "PWR": 30, "SYS": 31, "UNUSED": 31,
+    "HUP": 1,
+    "INT": 2,
+    "QUIT": 3,
+    "ILL": 4,
+    "TRAP": 5,
+    "ABRT": 6,
+    "IOT": 6,
+    "BUS": 7,
+    "FPE": 8,
+    "KILL": 9,
+    "USR1": 10,
+    "SEGV": 11,
+    "USR2": 12,
+    "PIPE": 13,
+    "ALRM": 14,
+    "TERM": 15,
+    "STKFLT": 16,
+    "CHLD": 17,
+    "CLD": 17,
+    "CONT": 18,
+    "STOP": 19,
+    "TSTP": 20,
+    "TTIN": 21,
+    "TTOU": 22,
+    "URG": 23,
+    "XCPU": 24,
+    "XFSZ": 25,
+    "VTALRM": 26,
+    "PROF": 27,
+    "WINCH": 28,
+    "IO": 29,
+    "POLL": 29,
+    "PWR": 30,
+    "SYS": 31,
+    "UNUSED": 31,
 }
 
 
@@ -114,9 +144,7 @@ def create(
         raise ConfigError("config.json: process: a process is required to create a container")
     terminal = bool(proc.get("terminal"))
     if terminal and detach and not console_socket:
-        raise ConfigError(
-            "cannot allocate tty if runc will detach without setting console socket"
-        )
+        raise ConfigError("cannot allocate tty if runc will detach without setting console socket")
     if not terminal and console_socket:
         raise ConfigError("cannot use console socket if runc will not detach or allocate tty")
     from pyrunc.init.plan import Plan
@@ -426,8 +454,11 @@ def pause(root: str, cid: str, frozen: bool) -> None:
     st = S.load(root, cid)
     status = S.status(root, st)
     if frozen and status != "running":
-        raise RuntimeErr("container not running" if status == "stopped" else
-                         f"container {cid} is not running: {status}")
+        raise RuntimeErr(
+            "container not running"
+            if status == "stopped"
+            else f"container {cid} is not running: {status}"
+        )
     if not frozen and status != "paused":
         raise RuntimeErr("container not paused")
     cgroups.freeze(st.get("cgroup") or {}, frozen)

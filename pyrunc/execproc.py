@@ -60,7 +60,9 @@ def _process(st: dict, o: dict, args: list[str]) -> dict:
     if o["cap"]:
         caps = proc.setdefault("capabilities", {})
         for k in ("bounding", "effective", "permitted"):
-            caps[k] = list(caps.get(k) or []) + [c for c in o["cap"] if c not in (caps.get(k) or [])]
+            caps[k] = list(caps.get(k) or []) + [
+                c for c in o["cap"] if c not in (caps.get(k) or [])
+            ]
     if o["no_new_privs"]:
         proc["noNewPrivileges"] = True
     if o["apparmor"]:
@@ -90,7 +92,8 @@ def run(g: dict, o: dict, a: list[str]) -> int:
     pid = st["pid"]
     lx["namespaces"] = [
         {"type": ns["type"], "path": f"/proc/{pid}/ns/{namespaces.PROC_NAMES[ns['type']]}"}
-        for ns in lx.get("namespaces") or [] if ns.get("type") in namespaces.PROC_NAMES
+        for ns in lx.get("namespaces") or []
+        if ns.get("type") in namespaces.PROC_NAMES
     ]
     config["linux"] = lx
     plan = Plan(cid, st["bundle"], st["rootfs"], config)
@@ -101,7 +104,9 @@ def run(g: dict, o: dict, a: list[str]) -> int:
     plan.cgroup_paths = dict(st.get("cgroup") or {})
     if o["cgroup"]:
         sub = o["cgroup"].rpartition(":")[2]
-        plan.cgroup_paths = {k: os.path.join(v, sub.lstrip("/")) for k, v in plan.cgroup_paths.items()}
+        plan.cgroup_paths = {
+            k: os.path.join(v, sub.lstrip("/")) for k, v in plan.cgroup_paths.items()
+        }
     plan.join_fds = namespaces.open_for_join(plan.join)
     master = -1
     sock = msock = None

@@ -23,8 +23,15 @@ def run_one(hook: dict, state: dict, where: str) -> None:
     timeout = hook.get("timeout")
     data = fastjson.dumps(state).encode()
     try:
-        p = subprocess.Popen(args, executable=path, env=env, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
+        p = subprocess.Popen(
+            args,
+            executable=path,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+        )
     except OSError as e:
         raise RuntimeErr(f"error running {where} hook {path}: {e.strerror}") from None
     try:

@@ -113,8 +113,13 @@ def oci_state(root: str, st: dict, status_: str | None = None) -> dict:
 
 def hook_state(st: dict, status_: str) -> dict:
     """The OCI runtime-spec state, as hooks receive it on stdin."""
-    out = {"ociVersion": st["ociVersion"], "id": st["id"], "status": status_,
-           "pid": st.get("pid", 0), "bundle": st["bundle"]}
+    out = {
+        "ociVersion": st["ociVersion"],
+        "id": st["id"],
+        "status": status_,
+        "pid": st.get("pid", 0),
+        "bundle": st["bundle"],
+    }
     if st.get("annotations"):
         out["annotations"] = st["annotations"]
     return out

@@ -265,7 +265,9 @@ def finalize(plan) -> str:  # noqa: ANN001
     except PermissionError:
         pass
     except OSError as e:
-        raise RuntimeErr(f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror}") from None
+        raise RuntimeErr(
+            f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror}"
+        ) from None
     _fix_stdio(uid)
     capabilities.drop_bounding(plan.caps.bounding)
     S.prctl(S.PR_SET_KEEPCAPS, 1)
@@ -340,14 +342,16 @@ def _wait_fifo_and_exec(plan, exe: str) -> None:  # noqa: ANN001
         if plan.hooks.get("startContainer") and not plan.is_exec:
             from pyrunc import hooks as hk
 
-            hk.run_list(plan.hooks["startContainer"], plan.hook_state("running"),
-                        "startContainer")
+            hk.run_list(plan.hooks["startContainer"], plan.hook_state("running"), "startContainer")
         S.close_range(3 + plan.preserve_fds + plan.listen_fds, 0xFFFFFFFF, S.CLOSE_RANGE_CLOEXEC)
         env = plan.env
         os.execve(exe, plan.process.get("args"), dict(_env_pairs(env)))
     except BaseException as e:
-        msg = str(e) if isinstance(e, RuntimeErr) else (
-            f"exec {exe}: {e.strerror}" if isinstance(e, OSError) else repr(e))
+        msg = (
+            str(e)
+            if isinstance(e, RuntimeErr)
+            else (f"exec {exe}: {e.strerror}" if isinstance(e, OSError) else repr(e))
+        )
         try:
             os.write(2, f"pyrunc init: {msg}\n".encode())
         finally:

@@ -13,10 +13,31 @@ from pyrunc.linux import capabilities, namespaces, rlimits
 
 class Plan:
     __slots__ = (
-        "cid", "bundle", "rootfs", "config", "process", "new_ns", "join", "join_fds",
-        "uid_maps", "gid_maps", "in_userns", "new_cgroupns", "cgroup_paths", "fifo_fd",
-        "console_fd", "preserve_fds", "no_pivot", "no_new_keyring", "caps", "env", "is_exec",
-        "debug", "hooks", "listen_fds", "cgroup_joined",
+        "cid",
+        "bundle",
+        "rootfs",
+        "config",
+        "process",
+        "new_ns",
+        "join",
+        "join_fds",
+        "uid_maps",
+        "gid_maps",
+        "in_userns",
+        "new_cgroupns",
+        "cgroup_paths",
+        "fifo_fd",
+        "console_fd",
+        "preserve_fds",
+        "no_pivot",
+        "no_new_keyring",
+        "caps",
+        "env",
+        "is_exec",
+        "debug",
+        "hooks",
+        "listen_fds",
+        "cgroup_joined",
     )
 
     def __init__(self, cid: str, bundle: str, rootfs: str, config: dict) -> None:
@@ -55,8 +76,13 @@ class Plan:
             )
 
     def hook_state(self, status: str, pid: int = 0) -> dict:
-        st = {"ociVersion": self.config.get("ociVersion", ""), "id": self.cid, "status": status,
-              "pid": pid or os.getpid(), "bundle": self.bundle}
+        st = {
+            "ociVersion": self.config.get("ociVersion", ""),
+            "id": self.cid,
+            "status": status,
+            "pid": pid or os.getpid(),
+            "bundle": self.bundle,
+        }
         if self.config.get("annotations"):
             st["annotations"] = self.config["annotations"]
         return st

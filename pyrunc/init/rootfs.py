@@ -70,11 +70,25 @@ def _mount_cgroup(plan, rootfd: int, m: dict) -> None:  # noqa: ANN001
     ro = o.flags & S.MS_RDONLY
     base = m["destination"].rstrip("/")
     if cgroups.is_v2_only():
-        mounts.mount_at(rootfd, {"destination": base, "type": "cgroup2", "source": "cgroup",
-                                 "options": m.get("options") or []})
+        mounts.mount_at(
+            rootfd,
+            {
+                "destination": base,
+                "type": "cgroup2",
+                "source": "cgroup",
+                "options": m.get("options") or [],
+            },
+        )
         return
-    mounts.mount_at(rootfd, {"destination": base, "type": "tmpfs", "source": "tmpfs",
-                             "options": ["nosuid", "nodev", "noexec", "mode=755"]})
+    mounts.mount_at(
+        rootfd,
+        {
+            "destination": base,
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "nodev", "noexec", "mode=755"],
+        },
+    )
     flags = o.flags & (S.MS_NOSUID | S.MS_NODEV | S.MS_NOEXEC | S.MS_RELATIME | S.MS_RDONLY)
     for key, path in plan.cgroup_paths.items():
         if key == cgroups.UNIFIED:

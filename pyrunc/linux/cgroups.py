@@ -52,9 +52,25 @@ def hierarchies() -> dict[str, tuple[str, str]]:
         if fstype == "cgroup2":
             out.setdefault(UNIFIED, (mnt, root))
             continue
-        ctrls = [o for o in sopts.split(",") if o not in ("rw", "ro") and not o.startswith(
-            ("relatime", "noatime", "nosuid", "nodev", "noexec", "clone_children", "release_agent",
-             "xattr", "nsdelegate", "memory_"))]
+        ctrls = [
+            o
+            for o in sopts.split(",")
+            if o not in ("rw", "ro")
+            and not o.startswith(
+                (
+                    "relatime",
+                    "noatime",
+                    "nosuid",
+                    "nodev",
+                    "noexec",
+                    "clone_children",
+                    "release_agent",
+                    "xattr",
+                    "nsdelegate",
+                    "memory_",
+                )
+            )
+        ]
         key = ",".join(ctrls)
         if key:
             out.setdefault(key, (mnt, root))
@@ -83,7 +99,7 @@ def paths_for(cgroups_path: str | None, cid: str) -> dict[str, str]:
             inner = os.path.join(own.get(key, own.get(first, "/")), rel)
         # the mount may expose only part of the tree (its root)
         if root != "/" and (inner + "/").startswith(root + "/"):
-            inner = inner[len(root):]
+            inner = inner[len(root) :]
         out[key] = os.path.normpath(mnt + "/" + inner.lstrip("/"))
     return out
 
@@ -144,8 +160,17 @@ def join(paths: dict[str, str], pid: int) -> None:
 # Always allowed, after the config's rules (runc's AllowedDevices): mknod of anything, the
 # default device nodes, ptys and tun.
 ALLOWED_DEVICES = (
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm",
-    "c 1:9 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm",
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:8 rwm",
+    "c 1:7 rwm",
+    "c 5:0 rwm",
+    "c 1:5 rwm",
+    "c 1:9 rwm",
+    "c 136:* rwm",
+    "c 5:2 rwm",
+    "c 10:200 rwm",
 )
 
 
@@ -232,4 +257,3 @@ def destroy(paths: dict[str, str], retries: int = 50) -> None:
                     time.sleep(0.01 * min(attempt + 1, 10))
     if leftover:
         raise RuntimeErr("failed to remove cgroup paths: " + ", ".join(leftover))
-

@@ -36,8 +36,18 @@ def all_devices(spec_devices: list[dict]) -> list[dict]:
     """Default devices plus linux.devices; a config entry for the same path wins."""
     out = {d["path"]: d for d in spec_devices}
     for path, typ, major, minor, mode in DEFAULT_DEVICES:
-        out.setdefault(path, {"path": path, "type": typ, "major": major, "minor": minor,
-                              "fileMode": mode, "uid": 0, "gid": 0})
+        out.setdefault(
+            path,
+            {
+                "path": path,
+                "type": typ,
+                "major": major,
+                "minor": minor,
+                "fileMode": mode,
+                "uid": 0,
+                "gid": 0,
+            },
+        )
     return list(out.values())
 
 
@@ -66,8 +76,12 @@ def create(rootfd: int, dev: dict, bind: bool) -> None:
             pass
         except IsADirectoryError:
             pass
-        os.mknod(base, (mode & 0o7777) | kind,
-                 os.makedev(dev.get("major", 0), dev.get("minor", 0)), dir_fd=pfd)
+        os.mknod(
+            base,
+            (mode & 0o7777) | kind,
+            os.makedev(dev.get("major", 0), dev.get("minor", 0)),
+            dir_fd=pfd,
+        )
         # mknod is subject to umask; the config's mode is exact
         fd = os.open(base, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
         try:

@@ -148,8 +148,9 @@ def mkdir_all_in_root(rootfd: int, rel: str, as_file: bool = False, mode: int = 
     pfd = mkdir_all_in_root(rootfd, parent) if parent else os.dup(rootfd)
     try:
         if as_file:
-            fd = os.open(base, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW,
-                         0o644, dir_fd=pfd)
+            fd = os.open(
+                base, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644, dir_fd=pfd
+            )
             os.close(fd)
         else:
             try:
@@ -173,9 +174,13 @@ def _statvfs_flags(path: str) -> int:
     f = os.statvfs(path).f_flag
     out = 0
     for st_flag, ms_flag in (
-        (os.ST_RDONLY, S.MS_RDONLY), (os.ST_NOSUID, S.MS_NOSUID), (os.ST_NODEV, S.MS_NODEV),
-        (os.ST_NOEXEC, S.MS_NOEXEC), (os.ST_NOATIME, S.MS_NOATIME),
-        (os.ST_NODIRATIME, S.MS_NODIRATIME), (os.ST_RELATIME, S.MS_RELATIME),
+        (os.ST_RDONLY, S.MS_RDONLY),
+        (os.ST_NOSUID, S.MS_NOSUID),
+        (os.ST_NODEV, S.MS_NODEV),
+        (os.ST_NOEXEC, S.MS_NOEXEC),
+        (os.ST_NOATIME, S.MS_NOATIME),
+        (os.ST_NODIRATIME, S.MS_NODIRATIME),
+        (os.ST_RELATIME, S.MS_RELATIME),
     ):
         if f & st_flag:
             out |= ms_flag

@@ -18,8 +18,14 @@ FLAGS = {
     "time": S.CLONE_NEWTIME,
 }
 PROC_NAMES = {
-    "pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts", "user": "user",
-    "cgroup": "cgroup", "time": "time",
+    "pid": "pid",
+    "network": "net",
+    "mount": "mnt",
+    "ipc": "ipc",
+    "uts": "uts",
+    "user": "user",
+    "cgroup": "cgroup",
+    "time": "time",
 }
 # setns order: the user namespace first (it grants the rights to join the rest), mount last
 # (paths stop resolving on the host once it is joined).

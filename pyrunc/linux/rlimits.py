@@ -7,10 +7,22 @@ import resource
 from pyrunc.errors import ConfigError
 
 NUMBERS = {
-    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
-    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
-    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
-    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+    "RLIMIT_CPU": 0,
+    "RLIMIT_FSIZE": 1,
+    "RLIMIT_DATA": 2,
+    "RLIMIT_STACK": 3,
+    "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5,
+    "RLIMIT_NPROC": 6,
+    "RLIMIT_NOFILE": 7,
+    "RLIMIT_MEMLOCK": 8,
+    "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10,
+    "RLIMIT_SIGPENDING": 11,
+    "RLIMIT_MSGQUEUE": 12,
+    "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14,
+    "RLIMIT_RTTIME": 15,
 }
 _INF = 0xFFFFFFFFFFFFFFFF
 
@@ -18,7 +30,9 @@ _INF = 0xFFFFFFFFFFFFFFFF
 def check(rlimits: list[dict]) -> None:
     for i, r in enumerate(rlimits):
         if r["type"] not in NUMBERS:
-            raise ConfigError(f"config.json: process.rlimits[{i}].type: unknown rlimit {r['type']!r}")
+            raise ConfigError(
+                f"config.json: process.rlimits[{i}].type: unknown rlimit {r['type']!r}"
+            )
 
 
 def apply(rlimits: list[dict]) -> None:

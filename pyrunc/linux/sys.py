@@ -168,8 +168,14 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
     m = 0xFFFFFFFF
     d = ffi.new(
         "uint32_t[6]",
-        [effective & m, effective >> 32, permitted & m, permitted >> 32,
-         inheritable & m, inheritable >> 32],
+        [
+            effective & m,
+            effective >> 32,
+            permitted & m,
+            permitted >> 32,
+            inheritable & m,
+            inheritable >> 32,
+        ],
     )
     _check(lib.pyrunc_capset(d), "capset")
 

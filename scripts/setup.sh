@@ -1,0 +1,18 @@
+#!/bin/bash
+# Install what pyrunc needs on a fresh Debian 12 machine (as root) and build .venv from
+# pyproject.toml. Idempotent: a second run only re-installs the package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PKGS=(python3 python3-venv python3-dev gcc libc6-dev busybox-static jq iproute2 util-linux
+	procps runc)
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+[ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check '.[test]'

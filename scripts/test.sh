@@ -1,0 +1,9 @@
+#!/bin/bash
+# The test suite: unit tests and real-container integration tests (as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+export PYRUNC="$PWD/.venv/bin/pyrunc"
+.venv/bin/ruff check pyrunc oci_schema tests bench
+# the installed package (with its compiled syscall glue) is what gets tested, not ./pyrunc
+exec .venv/bin/pytest -q -p no:cacheprovider tests "$@"
