@@ -146,6 +146,13 @@ def run_command(g: dict, cmd: str, opts: dict, args: list[str]) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # noqa: BLE001 - a bug must still end in one line, not a traceback
+        if g["debug"]:
+            import traceback
+
+            traceback.print_exc()
+        log.error(f"internal error ({type(e).__name__}): {e} (rerun with --debug for details)")
+        return 1
 
 
 def _oserror_text(e: OSError) -> str:

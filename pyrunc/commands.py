@@ -15,7 +15,13 @@ def _out(text: str) -> None:
     sys.stdout.write(text)
 
 
+def _no_systemd(g: dict) -> None:
+    if g["systemd_cgroup"]:
+        raise RuntimeErr("--systemd-cgroup: the systemd cgroup driver is not implemented yet")
+
+
 def cmd_create(g: dict, o: dict, a: list[str]) -> int:
+    _no_systemd(g)
     from pyrunc import container
 
     container.create(
@@ -41,6 +47,7 @@ def cmd_start(g: dict, o: dict, a: list[str]) -> int:
 
 
 def cmd_run(g: dict, o: dict, a: list[str]) -> int:
+    _no_systemd(g)
     from pyrunc import container
 
     detach = o["detach"]

@@ -111,6 +111,7 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
 
     proc = plan.process
     try:
+        _die_on_signals()
         os.setsid()
         if plan.new_ns & S.CLONE_NEWNET:
             S.loopback_up()
@@ -154,6 +155,19 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
     except BaseException as e:
         fail(w, e, plan.debug)
     _wait_fifo_and_exec(plan, exe)
+
+
+def _die_on_signals() -> None:
+    """As pid 1 of a new PID namespace we only receive signals we handle, even from the host:
+    handle the terminating ones so `kill` of a created container works as with runc. execve
+    resets handlers, so the container's process starts with the defaults."""
+    import _signal
+
+    def die(sig: int, _frame: object) -> None:
+        os._exit(128 + sig)
+
+    for sig in (1, 2, 3, 10, 12, 13, 14, 15):
+        _signal.signal(sig, die)
 
 
 def exec_stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
