@@ -76,22 +76,38 @@ def _converse(launch: Launch, rd: object, w: int, on_hooks: object) -> None:
             raise RuntimeErr(rest)
         if kind == "userns":
             idmap.write_maps(launch.stage1, plan.uid_maps, plan.gid_maps, deny_setgroups=False)
-            os.write(w, b"go\n")
+            _go(w)
         elif kind == "pid":
             launch.pid = int(rest)
             # the init builds its rootfs meanwhile; it waits for this "go" before it needs it
             if plan.cgroup_paths:
-                cgroups.join(plan.cgroup_paths, launch.pid)
-            os.write(w, b"go\n")
+                try:
+                    cgroups.join(plan.cgroup_paths, launch.pid)
+                except RuntimeErr as e:
+                    # the init may have died first: its own error explains more than ESRCH
+                    nxt = _readline(rd).decode(errors="replace")
+                    if nxt.startswith("error "):
+                        raise RuntimeErr(nxt[6:].rstrip("\n")) from None
+                    raise e
+            _go(w)
             _reap(launch)
             log.debug("child process in init()")
         elif kind == "hooks":
             if on_hooks is not None:
                 on_hooks(launch)  # type: ignore[operator]
-            os.write(w, b"go\n")
+            _go(w)
         elif kind == "ready":
             log.debug("init: closing the pipe to signal completion")
             return
+
+
+def _go(w: int) -> None:
+    """Answer the child. If it already died, its error line is waiting in our pipe: report
+    that rather than EPIPE."""
+    try:
+        os.write(w, b"go\n")
+    except BrokenPipeError:
+        pass
 
 
 def _reap(launch: Launch) -> None:
