@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Side-by-side latency of pyrunc and runc (and crun where it runs) on one bundle.
 
+crun runs through ../shared/harness/crun-hybrid.sh on this host (unshare + sh + umount add
+~2-3 ms to each of its figures).
+
 Runs alternate (pyrunc, runc, pyrunc, ...) so that machine noise hits both alike; prints the
 median of each and the pyrunc/runc ratio. A benchmark, not a test: it asserts nothing.
 
@@ -55,9 +58,15 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--pyrunc", default=shutil.which("pyrunc") or "pyrunc")
     ap.add_argument("--runc", default=shutil.which("runc") or "/usr/sbin/runc")
+    ap.add_argument("--crun", default=os.path.join(HERE, "..", "..", "shared", "harness",
+                                                   "crun-hybrid.sh"),
+                    help="crun, or a wrapper (crun 1.8 refuses this cgroup-hybrid host unless "
+                    "run where /sys/fs/cgroup/unified is unmounted); '' to skip")
     ap.add_argument("--json")
     a = ap.parse_args()
     runtimes = {"pyrunc": a.pyrunc, "runc": a.runc}
+    if a.crun and os.access(a.crun, os.X_OK) and shutil.which("crun"):
+        runtimes["crun"] = a.crun
     tmp = tempfile.mkdtemp(prefix="pyrunc-bench-")
     try:
         bundle = make_bundle(tmp, a.pyrunc)
@@ -66,6 +75,9 @@ def main() -> None:
         for n in runtimes:
             for k in res:
                 res[k][n] = []
+        versions = {n: subprocess.run([rt, "--version"], capture_output=True, text=True,
+                                      stdin=subprocess.DEVNULL).stdout.split("\n")[0]
+                    for n, rt in runtimes.items()}
         for i in range(a.n):
             for n, rt in runtimes.items():
                 cid = f"bench-{n}-{os.getpid()}-{i}"
@@ -94,22 +106,26 @@ def main() -> None:
                         break
                 t += timed([rt, "--root", roots[n], "delete", cid])
                 res["create+start+delete"][n].append(t)
-        summary = {}
-        print(
-            f"{'benchmark':24} {'pyrunc ms':>10} {'runc ms':>10} {'ratio':>7}   (medians of {a.n} "
-            "alternating runs)"
-        )
+        summary: dict[str, dict[str, float]] = {}
+        names = list(runtimes)
+        head = "".join(f"{n + ' ms':>11}" for n in names)
+        crun_col = "  crun/runc" if "crun" in names else ""
+        print(f"{'benchmark':22}{head}  pyrunc/runc{crun_col}   (medians of {a.n} runs)")
         for k, v in res.items():
-            p, r = statistics.median(v["pyrunc"]), statistics.median(v["runc"])
-            summary[k] = {
-                "pyrunc_ms": round(p, 2),
-                "runc_ms": round(r, 2),
-                "ratio": round(p / r, 3),
-            }
-            print(f"{k:24} {p:10.2f} {r:10.2f} {p / r:7.3f}")
+            med = {n: statistics.median(v[n]) for n in names}
+            summary[k] = {f"{n}_ms": round(m, 2) for n, m in med.items()}
+            summary[k]["ratio_pyrunc_runc"] = round(med["pyrunc"] / med["runc"], 3)
+            line = f"{k:22}" + "".join(f"{med[n]:11.2f}" for n in names)
+            line += f"  {med['pyrunc'] / med['runc']:11.3f}"
+            if "crun" in med:
+                summary[k]["ratio_crun_runc"] = round(med["crun"] / med["runc"], 3)
+                line += f"  {med['crun'] / med['runc']:9.3f}"
+            print(line)
         if a.json:
             with open(a.json, "w") as f:
-                json.dump({"runs": a.n, "summary": summary, "raw": res}, f, indent=1)
+                json.dump({"runs": a.n, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                           "kernel": os.uname().release, "versions": versions,
+                           "summary": summary, "raw": res}, f, indent=1)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
