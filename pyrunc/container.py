@@ -158,7 +158,8 @@ def create(
     plan.preserve_fds = preserve_fds
     plan.debug = debug
     lf = os.environ.get("LISTEN_FDS", "")
-    if lf.isdigit() and int(lf) > 0:
+    # socket activation fds are ours to pass on only if they were meant for us (sd_listen_fds)
+    if lf.isdigit() and int(lf) > 0 and os.environ.get("LISTEN_PID") == str(os.getpid()):
         plan.listen_fds = int(lf)
         plan.env += [f"LISTEN_FDS={lf}", "LISTEN_PID=1"]
     os.makedirs(root, 0o700, exist_ok=True)
@@ -166,7 +167,7 @@ def create(
     try:
         os.mkdir(cdir, 0o711)
     except FileExistsError:
-        raise RuntimeErr(f"container with id exists: {cid}") from None
+        raise RuntimeErr(f"container with given ID already exists: {cid}") from None
     made: list[str] = []
     launch = None
     master = -1
@@ -408,7 +409,9 @@ def delete(root: str, cid: str, force: bool = False) -> None:
         if not force:
             raise RuntimeErr(f"cannot delete container {cid} that is not stopped: {status}")
         _kill_all(st, paused=status == "paused")
-    elif status == "created":
+    else:
+        # created: the init waits on the fifo; stopped: without a PID namespace, processes the
+        # init left behind live on in the cgroup. Either way they go, as with runc.
         _kill_all(st, paused=False)
     destroy(root, st)
 

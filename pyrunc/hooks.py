@@ -9,6 +9,12 @@ from pyrunc import fastjson
 from pyrunc.errors import RuntimeErr
 
 
+def preload() -> None:
+    """Import what running a hook needs while the runtime's files are still reachable (the
+    init runs startContainer hooks after pivot_root)."""
+    import subprocess  # noqa: F401
+
+
 def run_list(hooks: list[dict], state: dict, kind: str) -> None:
     for i, h in enumerate(hooks):
         run_one(h, state, f"{kind}[{i}]")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from pyrunc.errors import RuntimeErr
-from pyrunc.linux import capabilities, namespaces, rlimits
+from pyrunc.linux import capabilities, namespaces, rlimits, sysctl
 from pyrunc.linux import sys as S
 
 
@@ -41,9 +41,12 @@ def fail(w: int, e: BaseException, debug: bool = False) -> None:
     else:
         msg = f"{type(e).__name__}: {e}"
     if debug:
-        import traceback
+        try:
+            import traceback
 
-        traceback.print_exc()
+            traceback.print_exc()
+        except ImportError:
+            pass
     try:
         send(w, "error " + msg)
     finally:
@@ -122,6 +125,10 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
                 S.join_session_keyring(f"_ses.{plan.cid}")
             except OSError:
                 pass  # keyrings may be unavailable (or denied by seccomp): runc carries on too
+        if plan.hooks.get("createContainer") or plan.hooks.get("startContainer"):
+            from pyrunc import hooks as hk
+
+            hk.preload()  # the Python tree is out of reach once the rootfs is '/'
         rootfd = rootfs.prepare(plan, lambda: wait_cgroup(plan, r))
         wait_cgroup(plan, r)
         hooks = plan.hooks
@@ -132,15 +139,15 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
             from pyrunc import hooks as hk
 
             os.chdir(plan.rootfs)
-            hk.run_list(hooks["createContainer"], plan.hook_state("created"), "createContainer")
+            hk.run_list(hooks["createContainer"], plan.hook_state("creating"), "createContainer")
         rootfs.enter(plan, rootfd)
         os.close(rootfd)
+        _make_cwd(plan)
         if plan.config.get("hostname") and plan.new_ns & S.CLONE_NEWUTS:
             S.sethostname(plan.config["hostname"])
         if plan.config.get("domainname") and plan.new_ns & S.CLONE_NEWUTS:
             S.setdomainname(plan.config["domainname"])
-        for key, value in (plan.config.get("linux", {}).get("sysctl") or {}).items():
-            _sysctl(key, value)
+        sysctl.apply(plan.config.get("linux", {}).get("sysctl") or {})
         if plan.console_fd >= 0:
             _console(plan)
         rootfs.finish(plan)
@@ -187,14 +194,6 @@ def exec_stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
     _wait_fifo_and_exec(plan, exe)
 
 
-def _sysctl(key: str, value: str) -> None:
-    path = "/proc/sys/" + key.replace(".", "/")
-    try:
-        _write_file(path, value)
-    except OSError as e:
-        raise RuntimeErr(f"linux.sysctl: {key}={value}: {e.strerror}") from None
-
-
 def _console(plan) -> None:  # noqa: ANN001
     master, slave = os.openpty()
     size = plan.process.get("consoleSize")
@@ -217,6 +216,14 @@ def _console(plan) -> None:  # noqa: ANN001
     if slave > 2:
         os.close(slave)
     S.set_controlling_tty(0)
+
+
+def _make_cwd(plan) -> None:  # noqa: ANN001
+    """runc creates a missing cwd, before the root becomes read-only."""
+    try:
+        os.makedirs(plan.process.get("cwd") or "/", 0o755, exist_ok=True)
+    except OSError:
+        pass  # chdir reports it, with the user's view of the problem
 
 
 def _passwd_home(uid: int) -> str:
@@ -267,11 +274,6 @@ def finalize(plan) -> str:  # noqa: ANN001
     if not any(e.startswith("HOME=") for e in env):
         env.append("HOME=" + _passwd_home(uid))
     cwd = proc.get("cwd") or "/"
-    if not plan.is_exec:
-        try:
-            os.makedirs(cwd, 0o755, exist_ok=True)
-        except OSError:
-            pass
     chdir_later = True
     try:
         os.chdir(cwd)
@@ -356,7 +358,7 @@ def _wait_fifo_and_exec(plan, exe: str) -> None:  # noqa: ANN001
         if plan.hooks.get("startContainer") and not plan.is_exec:
             from pyrunc import hooks as hk
 
-            hk.run_list(plan.hooks["startContainer"], plan.hook_state("running"), "startContainer")
+            hk.run_list(plan.hooks["startContainer"], plan.hook_state("created"), "startContainer")
         S.close_range(3 + plan.preserve_fds + plan.listen_fds, 0xFFFFFFFF, S.CLOSE_RANGE_CLOEXEC)
         env = plan.env
         os.execve(exe, plan.process.get("args"), dict(_env_pairs(env)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc.linux import capabilities, namespaces, rlimits
+from pyrunc.linux import capabilities, namespaces, rlimits, sysctl
 
 
 class Plan:
@@ -67,6 +67,8 @@ class Plan:
         self.caps = capabilities.CapSets(self.process.get("capabilities"))
         self.env: list[str] = list(self.process.get("env") or [])
         rlimits.check(self.process.get("rlimits") or [])
+        ns_types = {ns.get("type") for ns in lx.get("namespaces") or []}
+        sysctl.check(lx.get("sysctl") or {}, ns_types, self.join)
         if self.new_ns & namespaces.FLAGS["user"] and not (self.uid_maps and self.gid_maps):
             from pyrunc.errors import ConfigError
 

@@ -34,6 +34,7 @@ def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
     the container's own cgroup) exists only once the parent has moved us into the cgroup."""
     rootfs = plan.rootfs
     S.mount(None, "/", None, _propagation(plan))
+    _parent_mount_private(rootfs)
     # the rootfs must be a mount point for pivot_root; a bind onto itself makes it one
     S.mount(rootfs, rootfs, None, S.MS_BIND | S.MS_REC)
     rootfd = os.open(rootfs, S.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -61,6 +62,20 @@ def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
         for dev in plan.config.get("linux", {}).get("devices") or []:
             devices.create(rootfd, dev, plan.in_userns)
     return rootfd
+
+
+def _parent_mount_private(rootfs: str) -> None:
+    """pivot_root refuses a new root whose parent mount is shared (rootfsPropagation "shared"
+    makes it so): make that one mount private, as runc does."""
+    best, shared = "", False
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f.read().decode().splitlines():
+            left = line.partition(" - ")[0].split(" ")
+            mnt = left[4].replace("\\040", " ")
+            if (rootfs + "/").startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best):
+                best, shared = mnt, any(o.startswith("shared:") for o in left[6:])
+    if best and shared:
+        S.mount(None, best, None, S.MS_PRIVATE)
 
 
 def _mount_cgroup(plan, rootfd: int, m: dict) -> None:  # noqa: ANN001
@@ -127,7 +142,14 @@ def enter(plan, rootfd: int) -> None:  # noqa: ANN001
         S.mount(plan.rootfs, "/", None, S.MS_MOVE)
         S.chroot(".")
         os.chdir("/")
-        return
+    else:
+        _pivot(rootfd)
+    if plan.config.get("linux", {}).get("rootfsPropagation"):
+        # applied to '/' only now: before pivot_root it would reach the host's mounts
+        S.mount(None, "/", None, _propagation(plan))
+
+
+def _pivot(rootfd: int) -> None:
     oldroot = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.fchdir(rootfd)

@@ -135,30 +135,47 @@ def open_in_root(rootfd: int, rel: str) -> int:
     return S.openat2(rootfd, rel.lstrip("/") or ".", S.O_PATH | os.O_CLOEXEC, _RESOLVE)
 
 
-def mkdir_all_in_root(rootfd: int, rel: str, as_file: bool = False, mode: int = 0o755) -> int:
-    """Open rel inside the rootfs, creating missing directories (and the leaf file if as_file)."""
+def mkdir_all_in_root(
+    rootfd: int, rel: str, as_file: bool = False, mode: int = 0o755, _depth: int = 0
+) -> int:
+    """Open rel inside the rootfs, creating missing directories (and the leaf file if as_file).
+
+    A dangling symlink on the way is followed inside the rootfs and its target created there,
+    as runc's securejoin-based MkdirAll does."""
     rel = rel.strip("/")
     try:
         return open_in_root(rootfd, rel)
     except FileNotFoundError:
         pass
+    if _depth > 40:
+        raise RuntimeErr(f"too many levels of symbolic links: /{rel}")
     parent, _, base = rel.rpartition("/")
     if base in ("", ".", ".."):
         raise RuntimeErr(f"invalid mount destination: /{rel}")
-    pfd = mkdir_all_in_root(rootfd, parent) if parent else os.dup(rootfd)
+    pfd = mkdir_all_in_root(rootfd, parent, _depth=_depth + 1) if parent else os.dup(rootfd)
     try:
-        if as_file:
-            fd = os.open(
-                base, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644, dir_fd=pfd
-            )
-            os.close(fd)
-        else:
-            try:
+        try:
+            if as_file:
+                flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC
+                os.close(os.open(base, flags, 0o644, dir_fd=pfd))
+            else:
                 os.mkdir(base, mode, dir_fd=pfd)
-            except FileExistsError:
-                pass
+        except FileExistsError:
+            try:
+                target = os.readlink(base, dir_fd=pfd)
+            except OSError:
+                target = None  # created meanwhile by someone else: reopen below
+            if target is not None:
+                dest = target if target.startswith("/") else f"{parent}/{target}"
+                os.close(pfd)
+                pfd = -1
+                fd = mkdir_all_in_root(
+                    rootfd, os.path.normpath("/" + dest), as_file, mode, _depth + 1
+                )
+                os.close(fd)
     finally:
-        os.close(pfd)
+        if pfd >= 0:
+            os.close(pfd)
     return open_in_root(rootfd, rel)
 
 
