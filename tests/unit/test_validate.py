@@ -441,8 +441,9 @@ def test_regex_not_imported_for_default_spec() -> None:
 
     # modules already loaded at start-up (site, an editable install's import hook) don't count
     code = (
-        "import sys; before = set(sys.modules); from pyrunc.validate import validate; from pyrunc.specgen import "
-        "default_spec; validate(default_spec()); validate(default_spec(True)); "
+        "import sys; before = set(sys.modules); from pyrunc.validate import validate; "
+        "from pyrunc.specgen import default_spec; "
+        "validate(default_spec()); validate(default_spec(True)); "
         "print(sorted(m for m in ('re', 'json', 'typing', 'jsonschema') "
         "if m in sys.modules and m not in before))"
     )
