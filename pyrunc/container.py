@@ -305,6 +305,11 @@ def _kill_wait(pid: int, timeout: float = 10.0) -> None:
 
 
 def start(root: str, cid: str) -> dict:
+    with S.Locked(root, cid):
+        return _start(root, cid)
+
+
+def _start(root: str, cid: str) -> dict:
     st = S.load(root, cid)
     status = S.status(root, st)
     if status != "created":
@@ -399,11 +404,15 @@ def destroy(root: str, st: dict) -> None:
 
 def delete(root: str, cid: str, force: bool = False) -> None:
     try:
-        st = S.load(root, cid)
+        with S.Locked(root, cid):
+            _delete(root, cid, force)
     except NotFound:
-        if force:
-            return
-        raise
+        if not force:
+            raise
+
+
+def _delete(root: str, cid: str, force: bool) -> None:
+    st = S.load(root, cid)
     status = S.status(root, st)
     if status in ("running", "paused"):
         if not force:

@@ -52,6 +52,28 @@ def load(root: str, cid: str) -> dict:
         raise RuntimeErr(f"container {cid}: corrupt state file: {e}") from None
 
 
+class Locked:
+    """flock on the container's directory: start, delete, pause and resume of one container
+    are serialised (two deletes, or a start racing a delete, would otherwise interleave)."""
+
+    def __init__(self, root: str, cid: str) -> None:
+        self.path = container_dir(root, cid)
+        self.fd = -1
+
+    def __enter__(self) -> Locked:
+        import fcntl
+
+        try:
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NotFound("container does not exist") from None
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
 def proc_start_time(pid: int) -> int | None:
     """Field 22 of /proc/<pid>/stat; None if the process is gone or a zombie."""
     try:

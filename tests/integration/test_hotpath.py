@@ -1,0 +1,66 @@
+"""The hot commands import only what they use (DESIGN.md: speed is a feature).
+
+`python -X importtime` on the installed launcher lists every module a command loads; the heavy
+ones (click ~65 ms, jsonschema ~135 ms, re/json/typing a few ms each) must stay out of the
+commands that callers run per container operation.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from harness import Bundle
+
+pytestmark = pytest.mark.integration
+
+HEAVY = {"click", "jsonschema", "re", "json", "typing", "subprocess", "pyroute2", "enum",
+         "inspect", "dataclasses", "socket", "threading"}
+
+
+def _launcher() -> str:
+    path = os.environ.get("PYRUNC") or shutil.which("pyrunc") or "/opt/pyrunc-venv/bin/pyrunc"
+    if not os.path.exists(path):
+        pytest.skip("pyrunc is not installed")
+    return path
+
+
+def _imported(args: list[str], cwd: str | None = None) -> set[str]:
+    launcher = _launcher()
+    with open(launcher, "rb") as f:
+        first = f.readline().decode().strip()
+    python = first[2:].split()[0] if first.startswith("#!") else sys.executable
+    r = subprocess.run([python, "-X", "importtime", launcher, *args], capture_output=True,
+                       text=True, stdin=subprocess.DEVNULL, cwd=cwd)
+    mods = set()
+    for line in r.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            mods.add(line.rsplit("|", 1)[1].strip())
+    return mods
+
+
+@pytest.mark.parametrize("cmd", [["state", "nope"], ["kill", "nope", "KILL"],
+                                 ["delete", "nope"], ["start", "nope"], ["list"]])
+def test_hot_commands_import_nothing_heavy(cmd: list[str], tmp_path: object) -> None:
+    mods = _imported(["--root", str(tmp_path), *cmd])
+    assert "pyrunc.cli" in mods, "importtime output not understood"
+    assert not (mods & HEAVY), sorted(mods & HEAVY)
+
+
+def test_run_imports_nothing_heavy(bundle: Bundle, tmp_path: Path) -> None:
+    """A whole `run` (create, start, wait, delete) of a plain container."""
+    bundle.process["args"] = ["true"]
+    bundle.save()
+    mods = _imported(["--root", str(tmp_path / "root"), "run", "-b",
+                      str(bundle.path), "hot-run"])
+    assert "pyrunc.init.launch" in mods
+    assert not (mods & HEAVY), sorted(mods & HEAVY)
+
+
+def test_help_uses_click(tmp_path: object) -> None:
+    """...while help still comes from click (one flag table, two parsers)."""
+    assert "click" in _imported(["state", "--help"])
