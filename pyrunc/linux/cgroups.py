@@ -240,8 +240,13 @@ def destroy(paths: dict[str, str], retries: int = 50) -> None:
     """Remove the container's cgroups (children first), retrying while dying tasks linger."""
     leftover = []
     for path in paths.values():
-        if not os.path.isdir(path):
+        try:
+            os.rmdir(path)  # the common case: no sub-cgroups, no tasks left
             continue
+        except FileNotFoundError:
+            continue
+        except OSError:
+            pass
         dirs = [d for d, _s, _f in os.walk(path)]
         for d in reversed(dirs):
             for attempt in range(retries):
