@@ -91,6 +91,20 @@ def stage1(plan, r: int, w: int) -> None:  # noqa: ANN001
     os._exit(0)
 
 
+def direct(plan, r: int, w: int) -> None:  # noqa: ANN001
+    """The init forked by the runtime straight into its PID namespace (no user or time
+    namespace to create, so no intermediate process is needed): join and unshare the rest,
+    then carry on as stage2."""
+    try:
+        namespaces.join_fds([(t, fd) for t, fd in plan.join_fds if t != "pid"])
+        flags = plan.new_ns & ~(S.CLONE_NEWCGROUP | S.CLONE_NEWPID)
+        if flags:
+            S.unshare(flags)
+    except BaseException as e:
+        fail(w, e, plan.debug)
+    (exec_stage2 if plan.is_exec else stage2)(plan, r, w)
+
+
 def _time_offsets(offsets: dict) -> None:
     lines = []
     for clock in ("monotonic", "boottime"):

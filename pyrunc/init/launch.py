@@ -13,6 +13,7 @@ from pyrunc import log
 from pyrunc.errors import RuntimeErr
 from pyrunc.init.plan import Plan
 from pyrunc.linux import cgroups, idmap
+from pyrunc.linux import sys as S
 
 
 class Launch:
@@ -30,21 +31,32 @@ def start(plan: Plan, on_hooks: object = None) -> Launch:
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
     log.debug("nsexec container setup")
-    pid = os.fork()
-    if pid == 0:
-        from pyrunc.init import child
+    direct = plan.direct_fork()
+    own_pidns = _enter_pidns_for_child(plan) if direct else -1
+    try:
+        pid = os.fork()
+        if pid == 0:
+            from pyrunc.init import child
 
-        os.close(to_child_w)
-        os.close(from_child_r)
-        child.stage1(plan, to_child_r, from_child_w)
-        os._exit(1)
-    launch.stage1 = pid
+            os.close(to_child_w)
+            os.close(from_child_r)
+            (child.direct if direct else child.stage1)(plan, to_child_r, from_child_w)
+            os._exit(1)
+    finally:
+        if own_pidns >= 0:  # (parent only: the child never returns here)
+            S.setns(own_pidns, S.CLONE_NEWPID)
+            os.close(own_pidns)
     os.close(to_child_r)
     os.close(from_child_w)
     for _t, fd in plan.join_fds:
         os.close(fd)
     rd = os.fdopen(from_child_r, "rb", buffering=0)
     try:
+        if direct:
+            launch.pid = pid
+            _join_cgroup(launch, rd, to_child_w)
+        else:
+            launch.stage1 = pid
         _converse(launch, rd, to_child_w, on_hooks)
     except BaseException:
         _kill(launch)
@@ -79,19 +91,8 @@ def _converse(launch: Launch, rd: object, w: int, on_hooks: object) -> None:
             _go(w)
         elif kind == "pid":
             launch.pid = int(rest)
-            # the init builds its rootfs meanwhile; it waits for this "go" before it needs it
-            if plan.cgroup_paths:
-                try:
-                    cgroups.join(plan.cgroup_paths, launch.pid)
-                except RuntimeErr as e:
-                    # the init may have died first: its own error explains more than ESRCH
-                    nxt = _readline(rd).decode(errors="replace")
-                    if nxt.startswith("error "):
-                        raise RuntimeErr(nxt[6:].rstrip("\n")) from None
-                    raise e
-            _go(w)
+            _join_cgroup(launch, rd, w)
             _reap(launch)
-            log.debug("child process in init()")
         elif kind == "hooks":
             if on_hooks is not None:
                 on_hooks(launch)  # type: ignore[operator]
@@ -99,6 +100,41 @@ def _converse(launch: Launch, rd: object, w: int, on_hooks: object) -> None:
         elif kind == "ready":
             log.debug("init: closing the pipe to signal completion")
             return
+
+
+def _enter_pidns_for_child(plan: Plan) -> int:
+    """Make our next child land in the container's PID namespace (new or joined); returns an
+    fd of our own to come back to right after the fork, or -1 if nothing changed."""
+    join = dict(plan.join_fds).get("pid")
+    if join is None and not plan.new_ns & S.CLONE_NEWPID:
+        return -1
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if join is not None:
+            S.setns(join, S.CLONE_NEWPID)
+        else:
+            S.unshare(S.CLONE_NEWPID)
+    except OSError as e:
+        os.close(own)
+        raise RuntimeErr(f"failed to create the pid namespace: {e.strerror}") from None
+    return own
+
+
+def _join_cgroup(launch: Launch, rd: object, w: int) -> None:
+    """Move the init into the container's cgroup while it builds its rootfs (it waits for this
+    "go" only where membership starts to matter)."""
+    plan = launch.plan
+    if plan.cgroup_paths:
+        try:
+            cgroups.join(plan.cgroup_paths, launch.pid)
+        except RuntimeErr as e:
+            # the init may have died first: its own error explains more than ESRCH
+            nxt = _readline(rd).decode(errors="replace")
+            if nxt.startswith("error "):
+                raise RuntimeErr(nxt[6:].rstrip("\n")) from None
+            raise e
+    _go(w)
+    log.debug("child process in init()")
 
 
 def _go(w: int) -> None:

@@ -77,6 +77,14 @@ class Plan:
                 "uid/gid mappings found"
             )
 
+    def direct_fork(self) -> bool:
+        """Whether the runtime can fork the init directly: a new PID namespace is created (or
+        joined) by the runtime for its next child only, but a new user or time namespace must
+        be made by an intermediate process so that it owns what comes after it."""
+        if self.new_ns & (namespaces.FLAGS["user"] | namespaces.FLAGS["time"]):
+            return False
+        return "user" not in self.join and "time" not in self.join
+
     def hook_state(self, status: str, pid: int = 0) -> dict:
         st = {
             "ociVersion": self.config.get("ociVersion", ""),
