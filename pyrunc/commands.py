@@ -68,7 +68,7 @@ def cmd_run(g: dict, o: dict, a: list[str]) -> int:
         debug=g["debug"],
     )
     try:
-        container.start(g["root"], a[0])
+        container.start(g["root"], a[0], c.st)
     except BaseException:
         container.delete(g["root"], a[0], force=True)
         raise

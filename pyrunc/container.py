@@ -304,13 +304,13 @@ def _kill_wait(pid: int, timeout: float = 10.0) -> None:
         time.sleep(0.002)
 
 
-def start(root: str, cid: str) -> dict:
+def start(root: str, cid: str, st: dict | None = None) -> dict:
+    """st: the state `create` just wrote, when the caller has it (run), to skip re-reading it."""
     with S.Locked(root, cid):
-        return _start(root, cid)
+        return _start(root, cid, st or S.load(root, cid))
 
 
-def _start(root: str, cid: str) -> dict:
-    st = S.load(root, cid)
+def _start(root: str, cid: str, st: dict) -> dict:
     status = S.status(root, st)
     if status != "created":
         if status == "stopped":
@@ -418,11 +418,17 @@ def _delete(root: str, cid: str, force: bool) -> None:
         if not force:
             raise RuntimeErr(f"cannot delete container {cid} that is not stopped: {status}")
         _kill_all(st, paused=status == "paused")
-    else:
-        # created: the init waits on the fifo; stopped: without a PID namespace, processes the
-        # init left behind live on in the cgroup. Either way they go, as with runc.
+    elif status == "created" or not _own_pidns(st):
+        # created: the init waits on the fifo; stopped without a PID namespace of its own:
+        # processes the init left behind live on in the cgroup. Either way they go, as with
+        # runc. (With its own PID namespace, the kernel killed them all when the init died.)
         _kill_all(st, paused=False)
     destroy(root, st)
+
+
+def _own_pidns(st: dict) -> bool:
+    nss = ((st.get("config") or {}).get("linux") or {}).get("namespaces") or []
+    return any(ns.get("type") == "pid" and not ns.get("path") for ns in nss)
 
 
 def _kill_all(st: dict, paused: bool) -> None:

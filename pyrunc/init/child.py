@@ -57,8 +57,9 @@ def wait_cgroup(plan, r: int) -> None:  # noqa: ANN001
     """Block until the parent has moved us into the container's cgroup (once).
 
     Moving a task between v1 cgroups waits for an RCU grace period (10-20 ms here): the parent
-    does it while we build the rootfs, and we wait only where membership starts to matter --
-    before a new cgroup namespace is made, and before anything user-controlled runs.
+    does it while we build the rootfs and set up the process, and we wait only where membership
+    starts to matter -- before a new cgroup namespace is made, before hooks, and before we
+    report ready (nothing of the user's runs before that).
     """
     if not plan.cgroup_joined:
         wait_go(r)
@@ -144,8 +145,11 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
 
             hk.preload()  # the Python tree is out of reach once the rootfs is '/'
         rootfd = rootfs.prepare(plan, lambda: wait_cgroup(plan, r))
-        wait_cgroup(plan, r)
         hooks = plan.hooks
+        if plan.new_cgroupns or hooks.get("prestart") or hooks.get("createRuntime") or (
+            hooks.get("createContainer")
+        ):
+            wait_cgroup(plan, r)  # cgroupns is made after the join; hooks see us in the cgroup
         if hooks.get("prestart") or hooks.get("createRuntime"):
             send(w, "hooks")
             wait_go(r)
@@ -170,6 +174,7 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
         if pers:
             S.personality(0x0008 if pers.get("domain") == "LINUX32" else 0)
         exe = finalize(plan)
+        wait_cgroup(plan, r)
         send(w, "ready")
         os.close(w)
         os.close(r)
@@ -194,12 +199,12 @@ def _die_on_signals() -> None:
 def exec_stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
     """A process joining a running container: console, rlimits, user, then execve."""
     try:
-        wait_cgroup(plan, r)
         if plan.console_fd >= 0:
             os.setsid()
             _console(plan)
         rlimits.apply(plan.process.get("rlimits") or [])
         exe = finalize(plan)
+        wait_cgroup(plan, r)
         send(w, "ready")
         os.close(w)
         os.close(r)

@@ -30,8 +30,9 @@ def _propagation(plan: object) -> int:
 def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
     """Mount everything below the rootfs; returns an O_PATH fd of the rootfs.
 
-    wait_cgroup() is called before the first cgroup mount: a cgroup namespace (and the view of
-    the container's own cgroup) exists only once the parent has moved us into the cgroup."""
+    With a new cgroup namespace, wait_cgroup() is called before the first cgroup mount: the
+    namespace (and so the view of the container's cgroup) exists only once the parent has moved
+    us into the cgroup."""
     rootfs = plan.rootfs
     S.mount(None, "/", None, _propagation(plan))
     _parent_mount_private(rootfs)
@@ -46,8 +47,8 @@ def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
             m = dict(m, destination=dest)
         if os.path.normpath(dest) == "/dev" and m.get("type") != "bind":
             has_dev = True
-        if m.get("type") in ("cgroup", "cgroup2"):
-            wait_cgroup()
+        if m.get("type") in ("cgroup", "cgroup2") and plan.new_cgroupns:
+            wait_cgroup()  # the namespace's root is the cgroup we are in when it is made
         if m.get("type") == "cgroup":
             _mount_cgroup(plan, rootfd, m)
             continue
