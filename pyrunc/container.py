@@ -14,10 +14,6 @@ from pyrunc import state as S
 from pyrunc.errors import ConfigError, NotFound, RuntimeErr
 from pyrunc.linux import cgroups
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from pyrunc.init.plan import Plan
-
 SIGNALS = {
     "HUP": 1,
     "INT": 2,
@@ -148,10 +144,10 @@ def create(
     if not terminal and console_socket:
         raise ConfigError("cannot use console socket if runc will not detach or allocate tty")
     from pyrunc.init.plan import Plan
-    from pyrunc.linux import idmap
+    from pyrunc.linux import idmap, namespaces
 
     plan = Plan(cid, bundle, rootfs, config)
-    if not plan.new_ns & 0x00020000 and "mount" not in plan.join:
+    if not plan.new_ns & namespaces.FLAGS["mount"] and "mount" not in plan.join:
         raise ConfigError("config.json: linux.namespaces: a mount namespace is required")
     plan.no_pivot = no_pivot
     plan.no_new_keyring = no_new_keyring
@@ -182,7 +178,7 @@ def create(
         if plan.in_userns:
             os.chown(fifo, idmap.host_id(plan.uid_maps, 0), idmap.host_id(plan.gid_maps, 0))
         plan.fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
-        plan.join_fds = _open_ns(plan)
+        plan.join_fds = namespaces.open_for_join(plan.join)
         plan.cgroup_paths = cgroups.paths_for(config.get("linux", {}).get("cgroupsPath"), cid)
         made = cgroups.create(plan.cgroup_paths)
         res = (config.get("linux") or {}).get("resources") or {}
@@ -236,12 +232,6 @@ def create(
             os.close(sock)
         _cleanup(cdir, plan.cgroup_paths, made)
         raise
-
-
-def _open_ns(plan: Plan) -> list[tuple[str, int]]:
-    from pyrunc.linux import namespaces
-
-    return namespaces.open_for_join(plan.join)
 
 
 def _console_sockets(path: str) -> tuple[int, int | None]:
