@@ -179,6 +179,7 @@ def create(
             os.chown(fifo, idmap.host_id(plan.uid_maps, 0), idmap.host_id(plan.gid_maps, 0))
         plan.fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         plan.join_fds = namespaces.open_for_join(plan.join)
+        plan.open_bind_sources()
         plan.cgroup_paths = cgroups.paths_for(config.get("linux", {}).get("cgroupsPath"), cid)
         made = cgroups.create(plan.cgroup_paths)
         res = (config.get("linux") or {}).get("resources") or {}

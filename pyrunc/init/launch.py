@@ -48,8 +48,8 @@ def start(plan: Plan, on_hooks: object = None) -> Launch:
             os.close(own_pidns)
     os.close(to_child_r)
     os.close(from_child_w)
-    for _t, fd in plan.join_fds:
-        os.close(fd)
+    for fd in [fd for _t, fd in plan.join_fds] + list(plan.bind_fds.values()):
+        os.close(fd)  # the child has its copies
     rd = os.fdopen(from_child_r, "rb", buffering=0)
     try:
         if direct:

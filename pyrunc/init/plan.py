@@ -38,6 +38,7 @@ class Plan:
         "hooks",
         "listen_fds",
         "cgroup_joined",
+        "bind_fds",
     )
 
     def __init__(self, cid: str, bundle: str, rootfs: str, config: dict) -> None:
@@ -62,6 +63,7 @@ class Plan:
         self.no_new_keyring = False
         self.is_exec = False
         self.cgroup_joined = False
+        self.bind_fds: dict[int, int] = {}  # mount index -> O_PATH fd (see open_bind_sources)
         self.debug = False
         self.hooks: dict = config.get("hooks") or {}
         self.caps = capabilities.CapSets(self.process.get("capabilities"))
@@ -76,6 +78,16 @@ class Plan:
                 "config.json: linux.uidMappings: user namespaces enabled, but no "
                 "uid/gid mappings found"
             )
+
+    def open_bind_sources(self) -> None:
+        """In a user namespace, open bind sources now, as the host's root (runc does too)."""
+        if not self.in_userns:
+            return
+        from pyrunc.linux import mounts
+
+        for i, m in enumerate(self.config.get("mounts") or []):
+            if mounts.is_bind(m) and m.get("type") != "cgroup":
+                self.bind_fds[i] = mounts.open_bind_source(m)
 
     def direct_fork(self) -> bool:
         """Whether the runtime can fork the init directly: a new PID namespace is created (or

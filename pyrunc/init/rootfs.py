@@ -40,7 +40,7 @@ def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
     S.mount(rootfs, rootfs, None, S.MS_BIND | S.MS_REC)
     rootfd = os.open(rootfs, S.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     has_dev = False
-    for m in plan.config.get("mounts") or []:
+    for i, m in enumerate(plan.config.get("mounts") or []):
         dest = m["destination"]
         if not dest.startswith("/"):
             dest = "/" + dest  # runc 1.1 resolves relative destinations from the rootfs
@@ -52,7 +52,7 @@ def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
         if m.get("type") == "cgroup":
             _mount_cgroup(plan, rootfd, m)
             continue
-        mounts.mount_at(rootfd, m)
+        mounts.mount_at(rootfd, m, src_fd=plan.bind_fds.get(i, -1))
     if has_dev:
         bind = plan.in_userns
         for dev in devices.all_devices(plan.config.get("linux", {}).get("devices") or []):

@@ -38,6 +38,9 @@ ffibuilder.cdef(
     int pyrunc_get_winsize(int fd, unsigned short *rows_cols);
     int pyrunc_set_winsize(int fd, unsigned short rows, unsigned short cols);
     long pyrunc_join_session_keyring(const char *name);
+    int pyrunc_open_tree(int dirfd, const char *path, unsigned int flags);
+    int pyrunc_move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path,
+                          unsigned int flags);
     """
 )
 
@@ -65,6 +68,12 @@ ffibuilder.set_source(
     #ifndef SYS_close_range
     #define SYS_close_range 436
     #endif
+    #ifndef SYS_open_tree
+    #define SYS_open_tree 428
+    #endif
+    #ifndef SYS_move_mount
+    #define SYS_move_mount 429
+    #endif
     #ifndef SYS_mount_setattr
     #define SYS_mount_setattr 442
     #endif
@@ -87,6 +96,13 @@ ffibuilder.set_source(
                              uint64_t attr_set, uint64_t attr_clr, uint64_t propagation) {
         struct pyrunc_mount_attr a = { attr_set, attr_clr, propagation, 0 };
         return syscall(SYS_mount_setattr, dirfd, path, flags, &a, sizeof(a));
+    }
+    int pyrunc_open_tree(int dirfd, const char *path, unsigned int flags) {
+        return syscall(SYS_open_tree, dirfd, path, flags);
+    }
+    int pyrunc_move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path,
+                          unsigned int flags) {
+        return syscall(SYS_move_mount, from_dfd, from_path, to_dfd, to_path, flags);
     }
     int pyrunc_capget(uint32_t *d) {
         struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };

@@ -211,15 +211,37 @@ def remount(path: str, flags: int) -> None:
         S.mount(None, path, None, flags | _statvfs_flags(path) | S.MS_REMOUNT | S.MS_BIND)
 
 
-def mount_at(rootfd: int, m: dict, label_data: str = "") -> None:
-    """Mount one config `mounts` entry onto its destination inside the rootfs."""
+def is_bind(m: dict) -> bool:
+    return m.get("type") == "bind" or any(o in ("bind", "rbind") for o in m.get("options") or [])
+
+
+def open_bind_source(m: dict) -> int:
+    """A detached copy (open_tree) of a bind mount's source, made by the runtime as the host's
+    root before the init enters the container's user namespace, whose root may not be allowed
+    to reach the source (runc does the same with its mount-source fds)."""
+    src = m.get("source") or ""
+    rec = "rbind" in (m.get("options") or [])
+    flags = S.OPEN_TREE_CLONE | S.OPEN_TREE_CLOEXEC | (S.AT_RECURSIVE if rec else 0)
+    try:
+        return S.open_tree(-100, src, flags)  # AT_FDCWD
+    except OSError as e:
+        raise RuntimeErr(
+            f"mount {src}:{m.get('destination')}: stat {src}: {e.strerror}"
+        ) from None
+
+
+def mount_at(rootfd: int, m: dict, label_data: str = "", src_fd: int = -1) -> None:
+    """Mount one config `mounts` entry onto its destination inside the rootfs; src_fd, if
+    given, is the bind source as a detached mount made by the runtime (open_bind_source)."""
     dest = m["destination"]
     mtype = m.get("type") or ""
     src = m.get("source") or mtype or "none"
     o = parse_options(m.get("options") or [])
-    is_bind = bool(o.flags & S.MS_BIND) or mtype == "bind"
-    if is_bind:
+    bind = is_bind(m)
+    if bind:
         o.flags |= S.MS_BIND
+        if src_fd >= 0:
+            src = fd_path(src_fd)
         try:
             st = os.stat(src)
         except OSError as e:
@@ -233,9 +255,11 @@ def mount_at(rootfd: int, m: dict, label_data: str = "") -> None:
     try:
         target = fd_path(fd)
         data = ",".join(o.data) or None
-        if label_data and mtype not in ("proc", "sysfs", "bind") and not is_bind:
+        if label_data and mtype not in ("proc", "sysfs", "bind") and not bind:
             data = f"{data},{label_data}" if data else label_data
-        if is_bind:
+        if src_fd >= 0:
+            S.move_mount(src_fd, fd)
+        elif bind:
             S.mount(src, target, None, o.flags & (S.MS_BIND | S.MS_REC))
         else:
             flags = o.flags
@@ -249,12 +273,12 @@ def mount_at(rootfd: int, m: dict, label_data: str = "") -> None:
                 ) from None
     finally:
         os.close(fd)
-    if not (is_bind or o.propagation or o.rec_set or o.rec_clr):
+    if not (bind or o.propagation or o.rec_set or o.rec_clr):
         return
     fd = open_in_root(rootfd, dest)  # the new mount's root, not the directory under it
     try:
         target = fd_path(fd)
-        if is_bind and o.flags & ~(S.MS_BIND | S.MS_REC | S.MS_REMOUNT):
+        if bind and o.flags & ~(S.MS_BIND | S.MS_REC | S.MS_REMOUNT):
             remount(target, o.flags & ~S.MS_REC)
         for p in o.propagation:
             S.mount(None, target, None, p)

@@ -81,6 +81,12 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 CLOSE_RANGE_CLOEXEC = 4
 
+# open_tree(2) / move_mount(2)
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = 0o2000000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+
 
 def _check(ret: int, what: str, path: str | None = None) -> int:
     if ret < 0:
@@ -212,3 +218,13 @@ def set_winsize(fd: int, rows: int, cols: int) -> None:
 
 def join_session_keyring(name: str) -> None:
     _check(lib.pyrunc_join_session_keyring(_b(name)), "keyctl(JOIN_SESSION_KEYRING)")
+
+
+def open_tree(dirfd: int, path: str, flags: int) -> int:
+    return _check(lib.pyrunc_open_tree(dirfd, _b(path), flags), "open_tree", path)
+
+
+def move_mount(from_fd: int, to_fd: int) -> None:
+    """Attach the detached mount from_fd (from open_tree) onto the directory/file to_fd."""
+    flags = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH
+    _check(lib.pyrunc_move_mount(from_fd, b"", to_fd, b"", flags), "move_mount")

@@ -121,6 +121,30 @@ def test_user_namespace_mappings(rt: Runtime, bundle: Bundle, short_tmp: Path) -
     assert (st.st_uid, st.st_gid) == (100000, 100000)
 
 
+def test_user_namespace_bind_source_only_host_root_can_reach(
+    rt: Runtime, bundle: Bundle, short_tmp: Path
+) -> None:
+    """A bind source under a 0700 host-root directory: the container's mapped root could not
+    open it, so the runtime must (runc's userns.bats "inaccessible mounts")."""
+    if not os.path.exists("/proc/self/ns/user"):
+        pytest.skip("no user namespaces")
+    bundle = copy_bundle(bundle, short_tmp / "bundle")
+    (bundle.rootfs / "mnt").mkdir(exist_ok=True)
+    locked = short_tmp / "locked"
+    (locked / "dir").mkdir(parents=True)
+    (locked / "dir" / "file").write_text("secret-ok\n")
+    locked.chmod(0o700)
+    bundle.linux["namespaces"].append({"type": "user"})
+    bundle.linux["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle.linux["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle.add_mount("/mnt", str(locked / "dir"), "bind", ["bind", "ro"])
+    bundle.linux.pop("resources", None)
+    r = rt.run_sh(bundle, "cat /mnt/file; touch /mnt/x 2>&1 || true")
+    assert r.rc == 0, r
+    assert r.out.splitlines()[0] == "secret-ok"
+    assert "Read-only file system" in r.out
+
+
 @pytest.fixture
 def netns_holder() -> Iterator[int]:
     """A process of our own in a fresh network namespace, to join by path."""
