@@ -205,7 +205,17 @@ def cmd_resume(g: dict, o: dict, a: list[str]) -> int:
 def cmd_exec(g: dict, o: dict, a: list[str]) -> int:
     from pyrunc import execproc
 
-    return execproc.run(g, o, a)
+    try:
+        return execproc.run(g, o, a)
+    except RuntimeErr as e:
+        e.exit_code = 255  # runc exec's status for its own failures (vs the process's own)
+        raise
+    except OSError as e:
+        from pyrunc.cli import _oserror_text
+
+        err = RuntimeErr(_oserror_text(e))
+        err.exit_code = 255
+        raise err from None
 
 
 def _not_yet(name: str) -> int:
@@ -213,7 +223,42 @@ def _not_yet(name: str) -> int:
 
 
 def cmd_ps(g: dict, o: dict, a: list[str]) -> int:
-    return _not_yet("ps")
+    """runc's ps: the container's pids (from its cgroup) as JSON, or the host's `ps` output
+    (default `-ef`) filtered to those pids."""
+    from pyrunc import state as S
+    from pyrunc.linux import cgroups
+
+    st = S.load(g["root"], a[0])
+    pids = cgroups.pids(st.get("cgroup") or {})
+    if o["format"] == "json":
+        from pyrunc.fastjson import dumps
+
+        _out(dumps(pids) + "\n")
+        return 0
+    if o["format"] != "table":
+        raise RuntimeErr(f"invalid format option: {o['format']}")
+    import subprocess
+
+    try:
+        r = subprocess.run(["ps", *(a[1:] or ["-ef"])], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL)
+    except OSError as e:
+        raise RuntimeErr(f"ps: {e.strerror}") from None
+    if r.returncode != 0:
+        raise RuntimeErr(f"ps: {(r.stdout + r.stderr).strip()}")
+    lines = r.stdout.splitlines()
+    header = lines[0].split() if lines else []
+    if "PID" not in header:
+        raise RuntimeErr("couldn't find PID field in ps output")
+    col = header.index("PID")
+    wanted = set(pids)
+    out = [lines[0]]
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in wanted:
+            out.append(line)
+    _out("\n".join(out) + "\n")
+    return 0
 
 
 def cmd_events(g: dict, o: dict, a: list[str]) -> int:

@@ -72,6 +72,29 @@ def _process(st: dict, o: dict, args: list[str]) -> dict:
     return proc
 
 
+def sub_cgroups(paths: dict[str, str], specs: list[str]) -> dict[str, str]:
+    """--cgroup [<controller>[,<controller>]:]<sub-cgroup>, repeatable: existing sub-cgroups of
+    the container's own, per controller (or for all)."""
+    out = dict(paths)
+    for spec in specs:
+        ctrls, _, sub = spec.rpartition(":")
+        rel = os.path.normpath(sub.lstrip("/") or ".")
+        if rel == ".." or rel.startswith("../"):
+            raise RuntimeErr(f"--cgroup: {sub} is not a sub cgroup path")
+        if ctrls:
+            keys = []
+            for c in ctrls.split(","):
+                match = [k for k in paths if c in k.split(",") or k == f"name={c}"]
+                if not match:
+                    raise RuntimeErr(f"--cgroup: unknown controller {c}")
+                keys += match
+        else:
+            keys = list(paths)
+        for k in keys:
+            out[k] = paths[k] if rel == "." else os.path.join(paths[k], rel)
+    return out
+
+
 def run(g: dict, o: dict, a: list[str]) -> int:
     root, cid = g["root"], a[0]
     st = S.load(root, cid)
@@ -101,12 +124,7 @@ def run(g: dict, o: dict, a: list[str]) -> int:
     plan.hooks = {}
     plan.debug = g["debug"]
     plan.preserve_fds = o["preserve_fds"]
-    plan.cgroup_paths = dict(st.get("cgroup") or {})
-    if o["cgroup"]:
-        sub = o["cgroup"].rpartition(":")[2]
-        plan.cgroup_paths = {
-            k: os.path.join(v, sub.lstrip("/")) for k, v in plan.cgroup_paths.items()
-        }
+    plan.cgroup_paths = sub_cgroups(dict(st.get("cgroup") or {}), o["cgroup"])
     plan.join_fds = namespaces.open_for_join(plan.join)
     master = -1
     sock = msock = None

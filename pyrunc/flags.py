@@ -166,8 +166,8 @@ COMMANDS: dict[str, tuple] = {
             ),
             (
                 ("--cgroup",),
-                "str",
-                "",
+                "list",
+                None,
                 "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.",
             ),
             (("--ignore-paused",), "bool", None, "allow exec in a paused container"),

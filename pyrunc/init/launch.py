@@ -98,6 +98,8 @@ def _converse(launch: Launch, rd: object, w: int, on_hooks: object) -> None:
                 on_hooks(launch)  # type: ignore[operator]
             _go(w)
         elif kind == "ready":
+            if plan.is_exec:
+                log.debug("setns_init: about to exec")
             log.debug("init: closing the pipe to signal completion")
             return
 
@@ -128,10 +130,17 @@ def _join_cgroup(launch: Launch, rd: object, w: int) -> None:
         try:
             cgroups.join(plan.cgroup_paths, launch.pid)
         except RuntimeErr as e:
-            # the init may have died first: its own error explains more than ESRCH
-            nxt = _readline(rd).decode(errors="replace")
-            if nxt.startswith("error "):
-                raise RuntimeErr(nxt[6:].rstrip("\n")) from None
+            # If the init died first, its own error explains more than ESRCH. If it is alive,
+            # it is waiting for us: reading would block, and the caller kills it.
+            from pyrunc.state import proc_start_time
+
+            if proc_start_time(launch.pid) is None:
+                import select
+
+                if select.select([rd], [], [], 1.0)[0]:
+                    nxt = _readline(rd).decode(errors="replace")
+                    if nxt.startswith("error "):
+                        raise RuntimeErr(nxt[6:].rstrip("\n")) from None
             raise e
     _go(w)
     log.debug("child process in init()")

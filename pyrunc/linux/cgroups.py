@@ -154,7 +154,10 @@ def join(paths: dict[str, str], pid: int) -> None:
         try:
             _write(os.path.join(path, "cgroup.procs"), str(pid))
         except OSError as e:
-            raise RuntimeErr(f"cannot join cgroup {path}: {e.strerror}") from None
+            raise RuntimeErr(
+                f"cgroup join failed: adding pid {pid} to cgroups: open {path}/cgroup.procs: "
+                f"{(e.strerror or '').lower()}"
+            ) from None
 
 
 # Always allowed, after the config's rules (runc's AllowedDevices): mknod of anything, the

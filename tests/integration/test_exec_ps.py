@@ -1,0 +1,60 @@
+"""exec and ps against a running container: what runc's tests and containerd's shim rely on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from harness import Bundle, Runtime, unique_id
+
+pytestmark = pytest.mark.integration
+
+
+def _running(rt: Runtime, bundle: Bundle) -> str:
+    cid = unique_id()
+    bundle.process["args"] = ["sleep", "1000"]
+    r = rt.create(cid, bundle)
+    assert r.rc == 0, r
+    assert rt.cmd("start", cid).rc == 0
+    return cid
+
+
+def test_exec_joins_the_container(rt: Runtime, bundle: Bundle) -> None:
+    """The exec'd process sees the init's pid namespace (init is pid 1, sleep) and hostname."""
+    cid = _running(rt, bundle)
+    r = rt.cmd("exec", cid, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname")
+    assert r.rc == 0, r
+    lines = r.out.splitlines()
+    assert lines[0].strip() == "sleep 1000"
+    assert lines[1] == bundle.config.get("hostname", "runc")
+
+
+def test_exec_exit_codes(rt: Runtime, bundle: Bundle) -> None:
+    """The process's status, or 255 for exec's own failures (as runc)."""
+    cid = _running(rt, bundle)
+    assert rt.cmd("exec", cid, "sh", "-c", "exit 42").rc == 42
+    assert rt.cmd("exec", cid, "no-such-binary").rc == 255
+    assert rt.cmd("exec", "no-such-container", "true").rc == 255
+    bad = rt.cmd("exec", "--cgroup", "..", cid, "true")
+    assert bad.rc == 255 and "is not a sub cgroup path" in bad.err
+
+
+def test_exec_user_env_cwd(rt: Runtime, bundle: Bundle) -> None:
+    cid = _running(rt, bundle)
+    r = rt.cmd("exec", "-u", "1000:100", "-e", "X=y", "--cwd", "/tmp", cid, "sh", "-c",
+               "id -u; id -g; echo $X; pwd")
+    assert r.rc == 0, r
+    assert r.out.split() == ["1000", "100", "y", "/tmp"]
+
+
+def test_ps_lists_the_container_processes(rt: Runtime, bundle: Bundle) -> None:
+    cid = _running(rt, bundle)
+    pid = rt.state(cid)["pid"]
+    r = rt.cmd("ps", "-f", "json", cid)
+    assert r.rc == 0, r
+    assert json.loads(r.out) == [pid]
+    r = rt.cmd("ps", cid)
+    assert r.rc == 0, r
+    header, *rows = r.out.splitlines()
+    assert header.split()[:2] == ["UID", "PID"]
+    assert [int(row.split()[1]) for row in rows] == [pid]
