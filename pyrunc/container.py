@@ -182,8 +182,18 @@ def create(
         plan.open_bind_sources()
         plan.cgroup_paths = cgroups.paths_for(config.get("linux", {}).get("cgroupsPath"), cid)
         made = cgroups.create(plan.cgroup_paths)
+        if cgroups.frozen(plan.cgroup_paths):
+            raise RuntimeErr("container's cgroup unexpectedly frozen")
+        if not made and cgroups.pids(plan.cgroup_paths):
+            log.warn("container's cgroup is not empty: processes of something else run in it")
         res = (config.get("linux") or {}).get("resources") or {}
         cgroups.apply_devices(plan.cgroup_paths, res.get("devices") or [])
+        if any(v for k, v in res.items() if k != "devices"):
+            if cgroups.is_v2_only():
+                raise RuntimeErr("linux.resources: limits on cgroup v2 hosts are not implemented")
+            from pyrunc.linux import cgroup_resources
+
+            cgroup_resources.apply_v1(plan.cgroup_paths, res)
         if terminal:
             sock, master_sock = _console_sockets(console_socket)
             plan.console_fd = sock

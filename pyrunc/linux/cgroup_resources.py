@@ -1,0 +1,144 @@
+"""linux.resources on cgroup v1: the limits written into the container's cgroup at create.
+
+File names, units and write orders follow runc's fs driver (memory before swap or the other
+way round depending on the current limit; CFS period before quota). `update`, cgroup v2 and
+the eBPF device program come with the cgroups issue.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc.errors import ConfigError, RuntimeErr
+
+
+def _write(paths: dict[str, str], ctrl: str, name: str, value: object) -> None:
+    path = _dir(paths, ctrl)
+    if path is None:
+        raise RuntimeErr(f"linux.resources: the {ctrl} cgroup controller is not mounted")
+    f = os.path.join(path, name)
+    try:
+        fd = os.open(f, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, str(value).encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise RuntimeErr(f"failed to write {value!r} to {f}: {e.strerror}") from None
+
+
+def _read_int(paths: dict[str, str], ctrl: str, name: str) -> int:
+    path = _dir(paths, ctrl)
+    try:
+        with open(os.path.join(path or "", name), "rb") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return 0
+
+
+def _dir(paths: dict[str, str], ctrl: str) -> str | None:
+    for key, path in paths.items():
+        if ctrl in key.split(","):
+            return path
+    return None
+
+
+def apply_v1(paths: dict[str, str], res: dict) -> None:
+    if res.get("unified"):
+        raise ConfigError(
+            "config.json: linux.resources.unified: invalid configuration: only valid on a "
+            "cgroup v2 host (this one is cgroup v1)"
+        )
+    _memory(paths, res.get("memory") or {})
+    _cpu(paths, res.get("cpu") or {})
+    pids = res.get("pids") or {}
+    if "limit" in pids and pids["limit"] is not None:
+        limit = pids["limit"]
+        _write(paths, "pids", "pids.max", "max" if limit <= 0 else limit)
+    _blkio(paths, res.get("blockIO") or {})
+    for h in res.get("hugepageLimits") or []:
+        _write(paths, "hugetlb", f"hugetlb.{h['pageSize']}.limit_in_bytes", h["limit"])
+    net = res.get("network") or {}
+    if net.get("classID") is not None:
+        _write(paths, "net_cls", "net_cls.classid", net["classID"])
+    for p in net.get("priorities") or []:
+        _write(paths, "net_prio", "net_prio.ifpriomap", f"{p['name']} {p['priority']}")
+
+
+def _memory(paths: dict[str, str], mem: dict) -> None:
+    if not mem:
+        return
+    limit, swap = mem.get("limit") or 0, mem.get("swap") or 0
+    if limit == -1 and swap == 0:
+        swap = -1
+    has_memsw = os.path.exists(
+        os.path.join(_dir(paths, "memory") or "", "memory.memsw.limit_in_bytes")
+    )
+    if swap and not has_memsw:
+        raise RuntimeErr("linux.resources.memory.swap: swap accounting is not enabled here")
+    if limit and swap:
+        current = _read_int(paths, "memory", "memory.limit_in_bytes")
+        order = ["memsw", "mem"] if swap == -1 or current < swap else ["mem", "memsw"]
+    else:
+        order = (["mem"] if limit else []) + (["memsw"] if swap else [])
+    for which in order:
+        if which == "mem":
+            _write(paths, "memory", "memory.limit_in_bytes", limit)
+        else:
+            _write(paths, "memory", "memory.memsw.limit_in_bytes", swap)
+    if mem.get("reservation"):
+        _write(paths, "memory", "memory.soft_limit_in_bytes", mem["reservation"])
+    if mem.get("kernelTCP"):
+        _write(paths, "memory", "memory.kmem.tcp.limit_in_bytes", mem["kernelTCP"])
+    if mem.get("disableOOMKiller"):
+        _write(paths, "memory", "memory.oom_control", 1)
+    swappiness = mem.get("swappiness")
+    if swappiness is not None and swappiness != -1:  # -1 (as uint64 too) means "leave it"
+        if not 0 <= swappiness <= 100:
+            raise ConfigError(
+                f"config.json: linux.resources.memory.swappiness: {swappiness} is not in 0..100"
+            )
+        _write(paths, "memory", "memory.swappiness", swappiness)
+
+
+def _cpu(paths: dict[str, str], cpu: dict) -> None:
+    if cpu.get("shares"):
+        _write(paths, "cpu", "cpu.shares", cpu["shares"])
+    if cpu.get("period"):
+        _write(paths, "cpu", "cpu.cfs_period_us", cpu["period"])
+    if cpu.get("quota"):
+        _write(paths, "cpu", "cpu.cfs_quota_us", cpu["quota"])
+    if cpu.get("realtimePeriod"):
+        _write(paths, "cpu", "cpu.rt_period_us", cpu["realtimePeriod"])
+    if cpu.get("realtimeRuntime"):
+        _write(paths, "cpu", "cpu.rt_runtime_us", cpu["realtimeRuntime"])
+    if cpu.get("cpus"):
+        _write(paths, "cpuset", "cpuset.cpus", cpu["cpus"])
+    if cpu.get("mems"):
+        _write(paths, "cpuset", "cpuset.mems", cpu["mems"])
+
+
+def _blkio(paths: dict[str, str], bio: dict) -> None:
+    if not bio:
+        return
+    base = _dir(paths, "blkio") or ""
+    bfq = os.path.exists(os.path.join(base, "blkio.bfq.weight"))
+    if bio.get("weight"):
+        _write(paths, "blkio", "blkio.bfq.weight" if bfq else "blkio.weight", bio["weight"])
+    if bio.get("leafWeight"):
+        _write(paths, "blkio", "blkio.leaf_weight", bio["leafWeight"])
+    for d in bio.get("weightDevice") or []:
+        dev = f"{d['major']}:{d['minor']}"
+        if d.get("weight"):
+            name = "blkio.bfq.weight_device" if bfq else "blkio.weight_device"
+            _write(paths, "blkio", name, f"{dev} {d['weight']}")
+        if d.get("leafWeight"):
+            _write(paths, "blkio", "blkio.leaf_weight_device", f"{dev} {d['leafWeight']}")
+    for key, name in (
+        ("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
+        ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
+        ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
+        ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device"),
+    ):
+        for d in bio.get(key) or []:
+            _write(paths, "blkio", name, f"{d['major']}:{d['minor']} {d['rate']}")

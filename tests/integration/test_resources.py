@@ -1,0 +1,71 @@
+"""linux.resources on cgroup v1, proved from inside: the kernel enforces what the config asks."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from harness import Bundle, Runtime, unique_id
+
+pytestmark = pytest.mark.integration
+
+
+def _v1() -> None:
+    if not os.path.isdir("/sys/fs/cgroup/memory") or os.path.exists(
+        "/sys/fs/cgroup/cgroup.controllers"
+    ):
+        pytest.skip("needs cgroup v1 (memory, pids controllers)")
+
+
+def test_memory_limit_oom_kills_a_hog(rt: Runtime, bundle: Bundle) -> None:
+    """32 MiB limit: the container reads it back, and a process allocating 200 MB dies (137)."""
+    _v1()
+    bundle.linux.setdefault("resources", {})["memory"] = {"limit": 32 * 1024 * 1024}
+    bundle.linux["cgroupsPath"] = f"/pyrunc-test-{unique_id()}"
+    r = rt.run_sh(bundle, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
+    assert r.rc == 0, r
+    assert r.out.strip() == str(32 * 1024 * 1024)
+    # swap may absorb some of it; 200 MB of touched memory still cannot fit
+    r = rt.run_sh(bundle, "head -c 200000000 /dev/zero | tail > /dev/null && echo survived")
+    assert "survived" not in r.out, r
+    assert r.rc != 0
+
+
+def test_pids_limit_stops_a_fork_bomb(rt: Runtime, bundle: Bundle) -> None:
+    _v1()
+    bundle.linux.setdefault("resources", {})["pids"] = {"limit": 10}
+    r = rt.run_sh(
+        bundle,
+        "cat /sys/fs/cgroup/pids/pids.max; for i in $(seq 1 30); do sleep 5 & done 2>&1 | "
+        "grep -c -i 'resource\\|fork' || true; kill $(jobs -p) 2>/dev/null; true",
+    )
+    lines = r.out.split()
+    assert lines[0] == "10"
+    assert int(lines[-1]) > 0, r  # some forks were refused
+
+
+def test_cpu_quota_and_shares_written(rt: Runtime, bundle: Bundle) -> None:
+    _v1()
+    bundle.linux.setdefault("resources", {})["cpu"] = {
+        "shares": 512, "quota": 20000, "period": 100000, "cpus": "0"
+    }
+    r = rt.run_sh(
+        bundle,
+        "cat /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpu/cpu.cfs_quota_us "
+        "/sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/cpuset/cpuset.cpus; "
+        "grep Cpus_allowed_list /proc/self/status",
+    )
+    assert r.rc == 0, r
+    assert r.out.split()[:4] == ["512", "20000", "100000", "0"]
+    assert r.out.split()[-1] == "0"
+
+
+def test_unified_on_v1_is_refused_and_leaves_nothing(rt: Runtime, bundle: Bundle) -> None:
+    _v1()
+    path = f"/pyrunc-test-{unique_id()}"
+    bundle.linux["cgroupsPath"] = path
+    bundle.linux.setdefault("resources", {})["unified"] = {"memory.max": "1000000"}
+    r = rt.run_sh(bundle, "true")
+    assert r.rc == 1
+    assert "linux.resources.unified" in r.err and "Traceback" not in r.err
+    assert not os.path.exists(f"/sys/fs/cgroup/memory{path}")
