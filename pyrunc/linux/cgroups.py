@@ -3,7 +3,7 @@
 Paths follow runc's fs driver: an absolute cgroupsPath is taken from each hierarchy's root, a
 relative one (and the default, the container id) from the runtime's own cgroup. On a hybrid host
 the container also joins the cgroup2 hierarchy mounted at /sys/fs/cgroup/unified.
-Resource limits come in a later issue; this module only places processes.
+Limits are written by cgroup_resources.py; this module creates, joins, freezes and removes.
 """
 
 from __future__ import annotations
