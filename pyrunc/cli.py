@@ -35,6 +35,36 @@ NARGS: dict[str, tuple[int, int | None]] = {
 }
 
 
+# runc's urfave/cli moves a command's flags in front of its arguments (`runc delete ID -f`
+# works), except where the arguments are a command line of their own.
+NO_REORDER = ("exec", "ps")
+
+
+def reorder(flags: tuple, args: list[str]) -> list[str]:
+    """urfave/cli v1's reorderArgs: known flags (and the value after each) go first."""
+    names = {n.lstrip("-") for f in flags for n in f[0]}
+
+    def is_flag(a: str) -> bool:
+        return a not in ("-", "--") and a.startswith("-") and a.lstrip("-").split("=")[0] in names
+
+    moved: list[str] = []
+    rest: list[str] = []
+    may_be_value = False
+    for k, a in enumerate(args):
+        if may_be_value and not is_flag(a):
+            may_be_value = False
+            moved.append(a)
+        elif a == "--":
+            rest = ["--", *rest, *args[k + 1 :]]
+            break
+        elif is_flag(a):
+            moved.append(a)
+            may_be_value = "=" not in a
+        else:
+            rest.append(a)
+    return moved + rest
+
+
 class Fallback(Exception):
     """The fast parser hands this argv to click (help, version, or a usage error to explain)."""
 
@@ -89,6 +119,8 @@ def _parse_flags(argv: list[str], i: int, flags: tuple, stop_at_positional: bool
             if i >= n:
                 raise Fallback
             val = argv[i]
+            if val.startswith("-") and val != "-" and not val[1:].isdigit():
+                raise Fallback  # "-b --keep": a flag where a value should be; let click say so
             i += 1
         if kind == "int":
             try:
@@ -111,8 +143,13 @@ def parse(argv: list[str]) -> tuple[dict, str, dict, list[str]]:
     if i >= len(argv) or argv[i] not in COMMANDS:
         raise Fallback
     cmd = argv[i]
-    opts, j = _parse_flags(argv, i + 1, COMMANDS[cmd][3], True)
-    args = argv[j:]
+    rest = argv[i + 1 :]
+    if cmd not in NO_REORDER:
+        rest = reorder(COMMANDS[cmd][3], rest)
+    opts, j = _parse_flags(rest, 0, COMMANDS[cmd][3], True)
+    args = rest[j:]
+    if cmd not in NO_REORDER and any(a.startswith("-") and a != "-" for a in args):
+        raise Fallback  # an unknown flag: click explains it
     lo, hi = NARGS[cmd]
     if len(args) < lo or (hi is not None and len(args) > hi):
         raise Fallback

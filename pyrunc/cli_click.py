@@ -11,7 +11,7 @@ import sys
 import click
 
 from pyrunc import OCI_VERSION, __version__
-from pyrunc.cli import NARGS, run_command
+from pyrunc.cli import NARGS, NO_REORDER, run_command
 from pyrunc.flags import COMMANDS, GLOBAL_FLAGS
 
 PROG = "pyrunc"
@@ -180,7 +180,7 @@ def _make(name: str, short: str, flags: tuple) -> click.Command:
         context_settings={
             "help_option_names": ["-h", "--help"],
             "ignore_unknown_options": False,
-            "allow_interspersed_args": False,
+            "allow_interspersed_args": name not in NO_REORDER,
         },
     )
 

@@ -266,7 +266,10 @@ def cmd_events(g: dict, o: dict, a: list[str]) -> int:
 
 
 def cmd_update(g: dict, o: dict, a: list[str]) -> int:
-    return _not_yet("update")
+    from pyrunc import update
+
+    update.update(g["root"], a[0], o)
+    return 0
 
 
 def cmd_checkpoint(g: dict, o: dict, a: list[str]) -> int:

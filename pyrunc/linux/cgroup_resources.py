@@ -104,10 +104,20 @@ def _memory(paths: dict[str, str], mem: dict) -> None:
 def _cpu(paths: dict[str, str], cpu: dict) -> None:
     if cpu.get("shares"):
         _write(paths, "cpu", "cpu.shares", cpu["shares"])
+    period_pending = False
     if cpu.get("period"):
-        _write(paths, "cpu", "cpu.cfs_period_us", cpu["period"])
+        try:
+            _write(paths, "cpu", "cpu.cfs_period_us", cpu["period"])
+        except RuntimeErr:
+            # a period smaller than the current one can exceed the parent's quota until the
+            # new quota is in: retry it after the quota (runc does the same)
+            if not cpu.get("quota"):
+                raise
+            period_pending = True
     if cpu.get("quota"):
         _write(paths, "cpu", "cpu.cfs_quota_us", cpu["quota"])
+        if period_pending:
+            _write(paths, "cpu", "cpu.cfs_period_us", cpu["period"])
     if cpu.get("realtimePeriod"):
         _write(paths, "cpu", "cpu.rt_period_us", cpu["realtimePeriod"])
     if cpu.get("realtimeRuntime"):

@@ -69,3 +69,24 @@ def test_unified_on_v1_is_refused_and_leaves_nothing(rt: Runtime, bundle: Bundle
     assert r.rc == 1
     assert "linux.resources.unified" in r.err and "Traceback" not in r.err
     assert not os.path.exists(f"/sys/fs/cgroup/memory{path}")
+
+
+def test_update_changes_limits_seen_inside(rt: Runtime, bundle: Bundle) -> None:
+    """`update` flags (after the id, as runc accepts) and a --resources document, read back
+    from inside the running container."""
+    _v1()
+    cid = unique_id()
+    bundle.process["args"] = ["sleep", "1000"]
+    bundle.linux.setdefault("resources", {})["memory"] = {"limit": 32 * 1024 * 1024}
+    assert rt.create(cid, bundle).rc == 0
+    assert rt.cmd("start", cid).rc == 0
+    r = rt.cmd("update", cid, "--memory", "50M", "--pids-limit", "42")
+    assert r.rc == 0, r
+    doc = '{"CPU": {"Shares": 256}}'  # Go's decoder is case-insensitive; runc's tests rely on it
+    assert rt.cmd("update", "-r", "-", cid, input=doc).rc == 0
+    r = rt.cmd("exec", cid, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+               "/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/cpu/cpu.shares")
+    assert r.rc == 0, r
+    assert r.out.split() == [str(50 * 1024 * 1024), "42", "256"]
+    bad = rt.cmd("update", cid, "--memory", "lots")
+    assert bad.rc == 1 and "--memory" in bad.err and "Traceback" not in bad.err

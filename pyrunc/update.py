@@ -1,0 +1,126 @@
+"""`update`: change the cgroup v1 limits of a created, running or paused container.
+
+The changes (flags, or a JSON document with --resources FILE|-) are merged into the container's
+saved config and the whole set is written again, as runc does, so that later updates see the
+earlier ones (memory before or after swap depends on both).
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc import fastjson
+from pyrunc import state as S
+from pyrunc.errors import ConfigError, RuntimeErr
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+# flag -> (section, key, kind)
+FLAGS = {
+    "blkio_weight": ("blockIO", "weight", "int"),
+    "cpu_period": ("cpu", "period", "int"),
+    "cpu_quota": ("cpu", "quota", "int"),
+    "cpu_share": ("cpu", "shares", "int"),
+    "cpu_rt_period": ("cpu", "realtimePeriod", "int"),
+    "cpu_rt_runtime": ("cpu", "realtimeRuntime", "int"),
+    "cpuset_cpus": ("cpu", "cpus", "str"),
+    "cpuset_mems": ("cpu", "mems", "str"),
+    "memory": ("memory", "limit", "ram"),
+    "memory_reservation": ("memory", "reservation", "ram"),
+    "memory_swap": ("memory", "swap", "ram"),
+    "pids_limit": ("pids", "limit", "int"),
+}
+SECTIONS = {
+    "memory": ("limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness"),
+    "cpu": ("shares", "quota", "period", "realtimeRuntime", "realtimePeriod", "cpus", "mems"),
+    "blockIO": ("weight",),
+    "pids": ("limit",),
+}
+
+
+def ram_in_bytes(flag: str, v: str) -> int:
+    """Docker's RAMInBytes: 512, 64k, 50M, 1.5g, 1GiB; -1 for unlimited."""
+    s = v.strip().lower()
+    if s == "-1":
+        return -1
+    for suffix in ("ib", "b"):
+        if s.endswith(suffix) and len(s) > len(suffix) and not s[-len(suffix) - 1].isdigit():
+            s = s[: -len(suffix)]
+            break
+    unit = s[-1] if s and s[-1] in _UNITS else ""
+    num = s[: len(s) - len(unit)].strip()
+    try:
+        return int(float(num) * _UNITS[unit])
+    except ValueError:
+        raise RuntimeErr(f"--{flag.replace('_', '-')}: invalid size {v!r}") from None
+
+
+def _from_flags(o: dict) -> dict:
+    out: dict[str, dict] = {}
+    for flag, (section, key, kind) in FLAGS.items():
+        v = o.get(flag)
+        if v in (None, "", 0):
+            continue
+        if kind == "ram":
+            value: object = ram_in_bytes(flag, str(v))
+        elif kind == "int":
+            try:
+                value = int(v)
+            except ValueError:
+                raise RuntimeErr(f"--{flag.replace('_', '-')}: invalid number {v!r}") from None
+        else:
+            value = v
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def _from_document(path: str) -> dict:
+    try:
+        if path == "-":
+            import sys
+
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+        doc = fastjson.loads(data)
+    except OSError as e:
+        raise ConfigError(f"--resources {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise ConfigError(f"--resources {path}: {e}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"--resources {path}: expected a JSON object")
+    # Go's decoder matches keys case-insensitively ({"CPU": {"Cpus": "0"}} works with runc)
+    out: dict[str, dict] = {}
+    for sk, sv in doc.items():
+        section = next((s for s in SECTIONS if s.lower() == sk.lower()), None)
+        if section is None or not isinstance(sv, dict):
+            continue
+        for k, v in sv.items():
+            key = next((x for x in SECTIONS[section] if x.lower() == k.lower()), None)
+            if key is not None and v is not None:
+                out.setdefault(section, {})[key] = v
+    return out
+
+
+def update(root: str, cid: str, o: dict) -> None:
+    from pyrunc.linux import cgroup_resources, cgroups
+
+    with S.Locked(root, cid):
+        st = S.load(root, cid)
+        if S.status(root, st) == "stopped":
+            raise RuntimeErr("container not running")
+        changes = _from_document(o["resources"]) if o["resources"] else _from_flags(o)
+        mem = changes.get("memory", {})
+        if mem.get("limit") == -1 and "swap" not in mem:
+            mem["swap"] = -1  # an unlimited memory limit lifts the memory+swap limit too
+        config = st.get("config") or {}
+        res = config.setdefault("linux", {}).setdefault("resources", {})
+        for section, values in changes.items():
+            res.setdefault(section, {}).update(values)
+        if cgroups.is_v2_only():
+            raise RuntimeErr("update: limits on cgroup v2 hosts are not implemented")
+        cgroup_resources.apply_v1(
+            st.get("cgroup") or {}, {k: v for k, v in res.items() if k != "devices"}
+        )
+        S.save(os.path.join(root, cid), st)
