@@ -262,7 +262,9 @@ def cmd_ps(g: dict, o: dict, a: list[str]) -> int:
 
 
 def cmd_events(g: dict, o: dict, a: list[str]) -> int:
-    return _not_yet("events")
+    from pyrunc import events
+
+    return events.run(g["root"], a[0], o["interval"], o["stats"])
 
 
 def cmd_update(g: dict, o: dict, a: list[str]) -> int:

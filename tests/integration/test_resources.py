@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 from harness import Bundle, Runtime, unique_id
@@ -90,3 +94,37 @@ def test_update_changes_limits_seen_inside(rt: Runtime, bundle: Bundle) -> None:
     assert r.out.split() == [str(50 * 1024 * 1024), "42", "256"]
     bad = rt.cmd("update", cid, "--memory", "lots")
     assert bad.rc == 1 and "--memory" in bad.err and "Traceback" not in bad.err
+
+
+def test_events_stats_and_oom(rt: Runtime, bundle: Bundle, tmp_path: Path) -> None:
+    """`events --stats` reports the container's own pids/memory; the stream reports an OOM kill
+    (memory.oom_control eventfd) and ends when the container is deleted."""
+    _v1()
+    cid = unique_id()
+    bundle.process["args"] = ["sleep", "1000"]
+    bundle.linux.setdefault("resources", {})["memory"] = {"limit": 32 * 1024 * 1024}
+    bundle.linux["resources"]["pids"] = {"limit": 50}
+    assert rt.create(cid, bundle).rc == 0
+    assert rt.cmd("start", cid).rc == 0
+    r = rt.cmd("events", "--stats", cid)
+    assert r.rc == 0, r
+    ev = json.loads(r.out)
+    assert (ev["type"], ev["id"]) == ("stats", cid)
+    assert ev["data"]["pids"] == {"current": 1, "limit": 50}
+    assert ev["data"]["memory"]["usage"]["limit"] == 32 * 1024 * 1024
+    log = tmp_path / "events.log"
+    with open(log, "w") as out:
+        stream = subprocess.Popen(rt.argv("events", "--interval", "100ms", cid), stdout=out,
+                                  stdin=subprocess.DEVNULL)
+        try:
+            rt.cmd("exec", cid, "sh", "-c", "head -c 200000000 /dev/zero | tail")
+            deadline = time.monotonic() + 10
+            while '"type":"oom"' not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert f'{{"type":"oom","id":"{cid}"}}' in log.read_text()
+            assert rt.delete(cid, force=True).rc == 0
+            assert stream.wait(timeout=10) == 0
+        finally:
+            if stream.poll() is None:
+                stream.kill()
+                stream.wait()
