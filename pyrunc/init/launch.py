@@ -1,8 +1,13 @@
 """The parent's half of the create handshake: fork the init, place it, answer it, collect errors.
 
-Messages from the child are lines on a pipe: "userns" (write my id maps), "pid N" (stage2's host
-pid), "hooks" (run prestart/createRuntime now), "ready" (about to block on the exec fifo) and
-"error MSG". The parent answers "go" on a second pipe.
+Usually the init is forked directly into its PID namespace (we unshare or join it for our next
+child only, then step back). With a new user or time namespace an intermediate process must
+create it first; it reports the init's pid and exits.
+
+Messages from the child are lines on a pipe: "userns" (write my id maps), "pid N" (the init's
+host pid, two-stage case), "hooks" (run prestart/createRuntime now), "ready" (about to block on
+the exec fifo) and "error MSG". The parent answers "go" on a second pipe: first once the init is
+in its cgroup, then after each request.
 """
 
 from __future__ import annotations
