@@ -11,6 +11,8 @@ import time
 from pyrunc import fastjson
 from pyrunc import state as S
 from pyrunc.errors import RuntimeErr
+from pyrunc.linux.cgroups import controller_path
+from pyrunc.linux.files import read_int, read_text
 
 _DUR = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -41,50 +43,32 @@ def parse_duration(v: str) -> float:
     return total
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode().strip()
-    except OSError:
-        return ""
-
-
-def _int(path: str) -> int:
-    v = _read(path)
-    try:
-        return int(v)
-    except ValueError:
-        return 0
-
-
-def _dir(paths: dict[str, str], ctrl: str) -> str:
-    return next((p for k, p in paths.items() if ctrl in k.split(",")), "")
-
-
 def stats(paths: dict[str, str]) -> dict:
-    cpu_d, acct, mem, pids = (_dir(paths, c) for c in ("cpu", "cpuacct", "memory", "pids"))
-    percpu = [int(x) for x in _read(f"{acct}/cpuacct.usage_percpu").split()]
-    ustat = dict(line.split() for line in _read(f"{acct}/cpuacct.stat").splitlines() if line)
+    cpu_d, acct, mem, pids = (
+        controller_path(paths, c) or "" for c in ("cpu", "cpuacct", "memory", "pids")
+    )
+    percpu = [int(x) for x in read_text(f"{acct}/cpuacct.usage_percpu").split()]
+    ustat = dict(line.split() for line in read_text(f"{acct}/cpuacct.stat").splitlines() if line)
     tick = 10_000_000  # USER_HZ=100: ticks to ns
-    thr = dict(line.split() for line in _read(f"{cpu_d}/cpu.stat").splitlines() if line)
+    thr = dict(line.split() for line in read_text(f"{cpu_d}/cpu.stat").splitlines() if line)
 
     def usage(prefix: str) -> dict:
         return {
-            "usage": _int(f"{mem}/{prefix}usage_in_bytes"),
-            "max": _int(f"{mem}/{prefix}max_usage_in_bytes"),
-            "failcnt": _int(f"{mem}/{prefix}failcnt"),
-            "limit": _int(f"{mem}/{prefix}limit_in_bytes"),
+            "usage": read_int(f"{mem}/{prefix}usage_in_bytes"),
+            "max": read_int(f"{mem}/{prefix}max_usage_in_bytes"),
+            "failcnt": read_int(f"{mem}/{prefix}failcnt"),
+            "limit": read_int(f"{mem}/{prefix}limit_in_bytes"),
         }
 
     raw = {}
-    for line in _read(f"{mem}/memory.stat").splitlines():
+    for line in read_text(f"{mem}/memory.stat").splitlines():
         k, _, v = line.partition(" ")
         if v.isdigit():
             raw[k] = int(v)
     return {
         "cpu": {
             "usage": {
-                "total": _int(f"{acct}/cpuacct.usage"),
+                "total": read_int(f"{acct}/cpuacct.usage"),
                 "percpu": percpu,
                 "kernel": int(ustat.get("system", 0)) * tick,
                 "user": int(ustat.get("user", 0)) * tick,
@@ -103,7 +87,10 @@ def stats(paths: dict[str, str]) -> dict:
             "kernelTCP": usage("memory.kmem.tcp."),
             "raw": raw,
         },
-        "pids": {"current": _int(f"{pids}/pids.current"), "limit": _int(f"{pids}/pids.max")},
+        "pids": {
+            "current": read_int(f"{pids}/pids.current"),
+            "limit": read_int(f"{pids}/pids.max"),
+        },
         "blkio": {},
         "hugetlb": {},
     }
@@ -117,7 +104,7 @@ def _event(kind: str, cid: str, data: dict | None = None) -> str:
 
 
 def _oom_eventfd(paths: dict[str, str]) -> int:
-    mem = _dir(paths, "memory")
+    mem = controller_path(paths, "memory")
     if not mem:
         return -1
     try:

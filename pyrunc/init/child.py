@@ -14,6 +14,7 @@ import os
 from pyrunc.errors import RuntimeErr
 from pyrunc.linux import capabilities, namespaces, rlimits, sysctl
 from pyrunc.linux import sys as S
+from pyrunc.linux.files import write_file
 
 
 def send(w: int, line: str) -> None:
@@ -113,15 +114,7 @@ def _time_offsets(offsets: dict) -> None:
         if o:
             lines.append(f"{clock} {o.get('secs', 0)} {o.get('nanosecs', 0)}\n")
     if lines:
-        _write_file("/proc/self/timens_offsets", "".join(lines))
-
-
-def _write_file(path: str, data: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, data.encode())
-    finally:
-        os.close(fd)
+        write_file("/proc/self/timens_offsets", "".join(lines))
 
 
 def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
@@ -134,7 +127,7 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
         if plan.new_ns & S.CLONE_NEWNET:
             S.loopback_up()
         if proc.get("oomScoreAdj") is not None:
-            _write_file("/proc/self/oom_score_adj", str(proc["oomScoreAdj"]))
+            write_file("/proc/self/oom_score_adj", str(proc["oomScoreAdj"]))
         if not plan.no_new_keyring:
             try:
                 S.join_session_keyring(f"_ses.{plan.cid}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from pyrunc.errors import RuntimeErr
-from pyrunc.linux import cgroups, devices, mounts
+from pyrunc.linux import cgroups, devices, mountinfo, mounts
 from pyrunc.linux import sys as S
 
 TYPE_CHECKING = False
@@ -69,12 +69,10 @@ def _parent_mount_private(rootfs: str) -> None:
     """pivot_root refuses a new root whose parent mount is shared (rootfsPropagation "shared"
     makes it so): make that one mount private, as runc does."""
     best, shared = "", False
-    with open("/proc/self/mountinfo", "rb") as f:
-        for line in f.read().decode().splitlines():
-            left = line.partition(" - ")[0].split(" ")
-            mnt = left[4].replace("\\040", " ")
-            if (rootfs + "/").startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best):
-                best, shared = mnt, any(o.startswith("shared:") for o in left[6:])
+    for m in mountinfo.mounts():
+        mnt = m.mountpoint
+        if (rootfs + "/").startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best):
+            best, shared = mnt, any(o.startswith("shared:") for o in m.optional)
     if best and shared:
         S.mount(None, best, None, S.MS_PRIVATE)
 
@@ -168,14 +166,9 @@ def _hide_host_procfs(rootfs: str) -> None:
     """--no-pivot leaves the host's mounts reachable below the chroot; the kernel allows a new
     procfs/sysfs mount when a full one is visible, so detach (or cover) every full proc and sysfs
     mount outside the rootfs first, as runc does."""
-    with open("/proc/self/mountinfo", "rb") as f:
-        lines = f.read().decode().splitlines()
-    for line in lines:
-        left, _, right = line.partition(" - ")
-        fields = left.split(" ")
-        fstype = right.split(" ")[0]
-        mnt = fields[4].replace("\\040", " ")
-        if fields[3] != "/" or fstype not in ("proc", "sysfs") or mnt.startswith(rootfs):
+    for m in mountinfo.mounts():
+        mnt = m.mountpoint
+        if m.root != "/" or m.fstype not in ("proc", "sysfs") or mnt.startswith(rootfs):
             continue
         try:
             S.mount(None, mnt, None, S.MS_SLAVE | S.MS_REC)

@@ -10,37 +10,19 @@ from __future__ import annotations
 import os
 
 from pyrunc.errors import ConfigError, RuntimeErr
+from pyrunc.linux.cgroups import controller_path
+from pyrunc.linux.files import read_int, write_file
 
 
 def _write(paths: dict[str, str], ctrl: str, name: str, value: object) -> None:
-    path = _dir(paths, ctrl)
+    path = controller_path(paths, ctrl)
     if path is None:
         raise RuntimeErr(f"linux.resources: the {ctrl} cgroup controller is not mounted")
     f = os.path.join(path, name)
     try:
-        fd = os.open(f, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, str(value).encode())
-        finally:
-            os.close(fd)
+        write_file(f, str(value))
     except OSError as e:
         raise RuntimeErr(f"failed to write {value!r} to {f}: {e.strerror}") from None
-
-
-def _read_int(paths: dict[str, str], ctrl: str, name: str) -> int:
-    path = _dir(paths, ctrl)
-    try:
-        with open(os.path.join(path or "", name), "rb") as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return 0
-
-
-def _dir(paths: dict[str, str], ctrl: str) -> str | None:
-    for key, path in paths.items():
-        if ctrl in key.split(","):
-            return path
-    return None
 
 
 def apply_v1(paths: dict[str, str], res: dict) -> None:
@@ -72,12 +54,14 @@ def _memory(paths: dict[str, str], mem: dict) -> None:
     if limit == -1 and swap == 0:
         swap = -1
     has_memsw = os.path.exists(
-        os.path.join(_dir(paths, "memory") or "", "memory.memsw.limit_in_bytes")
+        os.path.join(controller_path(paths, "memory") or "", "memory.memsw.limit_in_bytes")
     )
     if swap and not has_memsw:
         raise RuntimeErr("linux.resources.memory.swap: swap accounting is not enabled here")
     if limit and swap:
-        current = _read_int(paths, "memory", "memory.limit_in_bytes")
+        current = read_int(
+            os.path.join(controller_path(paths, "memory") or "", "memory.limit_in_bytes")
+        )
         order = ["memsw", "mem"] if swap == -1 or current < swap else ["mem", "memsw"]
     else:
         order = (["mem"] if limit else []) + (["memsw"] if swap else [])
@@ -131,7 +115,7 @@ def _cpu(paths: dict[str, str], cpu: dict) -> None:
 def _blkio(paths: dict[str, str], bio: dict) -> None:
     if not bio:
         return
-    base = _dir(paths, "blkio") or ""
+    base = controller_path(paths, "blkio") or ""
     bfq = os.path.exists(os.path.join(base, "blkio.bfq.weight"))
     if bio.get("weight"):
         _write(paths, "blkio", "blkio.bfq.weight" if bfq else "blkio.weight", bio["weight"])

@@ -13,22 +13,9 @@ import os
 import time
 
 from pyrunc.errors import RuntimeErr
+from pyrunc.linux.files import write_file
 
 UNIFIED = "unified"
-
-
-def _mountinfo() -> list[tuple[str, str, str, str]]:
-    """(mountpoint, root, fstype, super options) of every cgroup filesystem."""
-    out = []
-    with open("/proc/self/mountinfo", "rb") as f:
-        for line in f.read().decode().splitlines():
-            left, _, right = line.partition(" - ")
-            fstype, _src, sopts = (right.split(" ") + ["", ""])[:3]
-            if fstype not in ("cgroup", "cgroup2"):
-                continue
-            fields = left.split(" ")
-            out.append((fields[4].replace("\\040", " "), fields[3], fstype, sopts))
-    return out
 
 
 def _own() -> dict[str, str]:
@@ -44,11 +31,22 @@ def _own() -> dict[str, str]:
     return out
 
 
+def controller_path(paths: dict[str, str], ctrl: str) -> str | None:
+    """The container's directory in the hierarchy that has controller ctrl (e.g. cpu in a
+    co-mounted "cpu,cpuacct")."""
+    return next((p for k, p in paths.items() if ctrl in k.split(",")), None)
+
+
 def hierarchies() -> dict[str, tuple[str, str]]:
     """key -> (mountpoint, mount root); key is the comma-joined controllers, 'name=x' or
     'unified'."""
     out: dict[str, tuple[str, str]] = {}
-    for mnt, root, fstype, sopts in _mountinfo():
+    from pyrunc.linux import mountinfo  # create and exec only; state/kill/delete never parse it
+
+    for m in mountinfo.mounts():
+        mnt, root, fstype, sopts = m.mountpoint, m.root, m.fstype, m.super_options
+        if fstype not in ("cgroup", "cgroup2"):
+            continue
         if fstype == "cgroup2":
             out.setdefault(UNIFIED, (mnt, root))
             continue
@@ -118,15 +116,7 @@ def _copy_cpuset(path: str) -> None:
                 _copy_cpuset(parent)
                 with open(os.path.join(parent, f), "rb") as fh:
                     cur = fh.read().strip()
-            _write(os.path.join(path, f), cur.decode())
-
-
-def _write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
+            write_file(os.path.join(path, f), cur.decode())
 
 
 def create(paths: dict[str, str]) -> list[str]:
@@ -152,7 +142,7 @@ def create(paths: dict[str, str]) -> list[str]:
 def join(paths: dict[str, str], pid: int) -> None:
     for path in paths.values():
         try:
-            _write(os.path.join(path, "cgroup.procs"), str(pid))
+            write_file(os.path.join(path, "cgroup.procs"), str(pid))
         except OSError as e:
             raise RuntimeErr(
                 f"cgroup join failed: adding pid {pid} to cgroups: open {path}/cgroup.procs: "
@@ -197,7 +187,7 @@ def apply_devices(paths: dict[str, str], rules: list[dict]) -> None:
     lines += [(True, x) for x in ALLOWED_DEVICES]
     for allow, line in lines:
         try:
-            _write(os.path.join(path, "devices.allow" if allow else "devices.deny"), line)
+            write_file(os.path.join(path, "devices.allow" if allow else "devices.deny"), line)
         except OSError as e:
             raise RuntimeErr(f"linux.resources.devices: {line!r}: {e.strerror}") from None
 
@@ -240,7 +230,7 @@ def freeze(paths: dict[str, str], frozen: bool, timeout: float = 10.0) -> None:
         want = "FROZEN" if frozen else "THAWED"
         deadline = time.monotonic() + timeout
         while True:
-            _write(path + "/freezer.state", want)
+            write_file(path + "/freezer.state", want)
             with open(path + "/freezer.state", "rb") as f:
                 if f.read().strip().decode() == want:
                     return
@@ -249,7 +239,7 @@ def freeze(paths: dict[str, str], frozen: bool, timeout: float = 10.0) -> None:
             time.sleep(0.001)
     path = paths.get(UNIFIED)
     if path and os.path.exists(path + "/cgroup.freeze"):
-        _write(path + "/cgroup.freeze", "1" if frozen else "0")
+        write_file(path + "/cgroup.freeze", "1" if frozen else "0")
         return
     raise RuntimeErr("cannot pause: no freezer cgroup for this container")
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from pyrunc.errors import RuntimeErr
+from pyrunc.linux.files import write_file
 
 
 def _fmt(maps: list[dict]) -> bytes:
@@ -21,11 +20,7 @@ def write_maps(pid: int, uid_maps: list[dict], gid_maps: list[dict], deny_setgro
 
 def _write(path: str, data: bytes) -> None:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
+        write_file(path, data)
     except OSError as e:
         raise RuntimeErr(f"failed to write {path}: {e.strerror}") from None
 

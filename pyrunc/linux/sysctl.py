@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from pyrunc.errors import ConfigError, RuntimeErr
+from pyrunc.linux.files import write_file
 
 _IPC = {
     "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
@@ -49,10 +50,6 @@ def apply(sysctls: dict[str, str]) -> None:
     for key, value in sysctls.items():
         path = "/proc/sys/" + key.replace(".", "/")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, value.encode())
-            finally:
-                os.close(fd)
+            write_file(path, value)
         except OSError as e:
             raise RuntimeErr(f"linux.sysctl: {key}={value}: {e.strerror}") from None
