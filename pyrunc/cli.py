@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pyrunc.errors import RuntimeErr, UsageError
+from pyrunc.errors import RuntimeErr, UsageError, oserror_text
 
 # (min, max) positional arguments per command; None = unbounded.
 NARGS: dict[str, tuple[int, int | None]] = {
@@ -179,7 +179,7 @@ def run_command(g: dict, cmd: str, opts: dict, args: list[str]) -> int:
             import traceback
 
             traceback.print_exc()
-        log.error(_oserror_text(e))
+        log.error(oserror_text(e))
         return 1
     except KeyboardInterrupt:
         return 130
@@ -190,13 +190,6 @@ def run_command(g: dict, cmd: str, opts: dict, args: list[str]) -> int:
             traceback.print_exc()
         log.error(f"internal error ({type(e).__name__}): {e} (rerun with --debug for details)")
         return 1
-
-
-def _oserror_text(e: OSError) -> str:
-    msg = e.strerror or str(e)
-    if e.filename is not None and str(e.filename) not in msg:
-        return f"{msg}: {e.filename}"
-    return msg
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,10 @@ import sys
 
 from pyrunc.errors import RuntimeErr
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.container import Created
+
 
 def _out(text: str) -> None:
     sys.stdout.write(text)
@@ -20,22 +24,27 @@ def _no_systemd(g: dict) -> None:
         raise RuntimeErr("--systemd-cgroup: the systemd cgroup driver is not implemented yet")
 
 
-def cmd_create(g: dict, o: dict, a: list[str]) -> int:
+def _create(g: dict, o: dict, cid: str, detach: bool) -> Created:
+    """create and run share every create flag."""
     _no_systemd(g)
     from pyrunc import container
 
-    container.create(
+    return container.create(
         g["root"],
-        a[0],
+        cid,
         o["bundle"],
         console_socket=o["console_socket"],
         pid_file=o["pid_file"],
         no_pivot=o["no_pivot"],
         no_new_keyring=o["no_new_keyring"],
         preserve_fds=o["preserve_fds"],
-        detach=True,
+        detach=detach,
         debug=g["debug"],
     )
+
+
+def cmd_create(g: dict, o: dict, a: list[str]) -> int:
+    _create(g, o, a[0], detach=True)
     return 0
 
 
@@ -55,18 +64,7 @@ def cmd_run(g: dict, o: dict, a: list[str]) -> int:
         from pyrunc.linux import sys as S
 
         S.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
-    c = container.create(
-        g["root"],
-        a[0],
-        o["bundle"],
-        console_socket=o["console_socket"],
-        pid_file=o["pid_file"],
-        no_pivot=o["no_pivot"],
-        no_new_keyring=o["no_new_keyring"],
-        preserve_fds=o["preserve_fds"],
-        detach=detach,
-        debug=g["debug"],
-    )
+    c = _create(g, o, a[0], detach)
     try:
         container.start(g["root"], a[0], c.st)
     except BaseException:
@@ -211,9 +209,9 @@ def cmd_exec(g: dict, o: dict, a: list[str]) -> int:
         e.exit_code = 255  # runc exec's status for its own failures (vs the process's own)
         raise
     except OSError as e:
-        from pyrunc.cli import _oserror_text
+        from pyrunc.errors import oserror_text
 
-        err = RuntimeErr(_oserror_text(e))
+        err = RuntimeErr(oserror_text(e))
         err.exit_code = 255
         raise err from None
 

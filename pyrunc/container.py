@@ -195,7 +195,7 @@ def create(
 
             cgroup_resources.apply_v1(plan.cgroup_paths, res)
         if terminal:
-            sock, master_sock = _console_sockets(console_socket)
+            sock, master_sock = console_sockets(console_socket)
             plan.console_fd = sock
         st = {
             "ociVersion": config.get("ociVersion", OCI_VERSION),
@@ -245,7 +245,7 @@ def create(
         raise
 
 
-def _console_sockets(path: str) -> tuple[int, int | None]:
+def console_sockets(path: str) -> tuple[int, int | None]:
     """(fd for the init to send the pty master on, our receiving end or None)."""
     import socket
 
@@ -264,7 +264,7 @@ def _console_sockets(path: str) -> tuple[int, int | None]:
 def _cleanup(cdir: str, paths: dict[str, str], made: list[str]) -> None:
     if made:
         try:
-            cgroups.destroy({str(i): d for i, d in enumerate(sorted(made, reverse=True))})
+            cgroups.destroy(sorted(made, reverse=True))
         except RuntimeErr as e:
             log.warn(str(e))
     _rmtree(cdir)
@@ -389,7 +389,7 @@ def destroy(root: str, st: dict) -> None:
     """Free everything a stopped container holds: cgroups, state dir; then poststop hooks."""
     paths = st.get("cgroup") or {}
     try:
-        cgroups.destroy(paths)
+        cgroups.destroy(paths.values())
     except RuntimeErr as e:
         log.warn(str(e))
     _rmtree(os.path.join(root, st["id"]))

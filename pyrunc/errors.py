@@ -17,3 +17,11 @@ class UsageError(RuntimeErr):
 
 class NotFound(RuntimeErr):
     """The named container does not exist."""
+
+
+def oserror_text(e: OSError) -> str:
+    """strerror plus the file it concerns: "No such file or directory: /x"."""
+    msg = e.strerror or str(e)
+    if e.filename is not None and str(e.filename) not in msg:
+        return f"{msg}: {e.filename}"
+    return msg

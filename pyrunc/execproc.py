@@ -18,15 +18,7 @@ from pyrunc.linux import namespaces
 
 def _process(st: dict, o: dict, args: list[str]) -> dict:
     if o["process"]:
-        try:
-            with open(o["process"], "rb") as f:
-                proc = fastjson.loads(f.read())
-        except OSError as e:
-            raise ConfigError(f"--process {o['process']}: {e.strerror}") from None
-        except ValueError as e:
-            raise ConfigError(f"--process {o['process']}: {e}") from None
-        if not isinstance(proc, dict):
-            raise ConfigError(f"--process {o['process']}: expected a JSON object")
+        proc = fastjson.load_document(o["process"], "--process")
         from pyrunc.validate import validate_process
 
         proc.setdefault("user", {"uid": 0, "gid": 0})  # runc fills in zero values
@@ -129,9 +121,9 @@ def run(g: dict, o: dict, a: list[str]) -> int:
     master = -1
     sock = msock = None
     if terminal:
-        from pyrunc.container import _console_sockets
+        from pyrunc.container import console_sockets
 
-        sock, msock = _console_sockets(o["console_socket"])
+        sock, msock = console_sockets(o["console_socket"])
         plan.console_fd = sock
     if not detach:
         from pyrunc.linux import sys as LS

@@ -61,6 +61,29 @@ def loads(s: str | bytes) -> Any:
     return obj
 
 
+def load_document(path: str, flag: str) -> dict:
+    """A JSON object from a file named on the command line ("-" = stdin); errors name the flag
+    and the file (--process, --resources)."""
+    from pyrunc.errors import ConfigError
+
+    try:
+        if path == "-":
+            import sys
+
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+        doc = loads(data)
+    except OSError as e:
+        raise ConfigError(f"{flag} {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise ConfigError(f"{flag} {path}: {e}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{flag} {path}: expected a JSON object")
+    return doc
+
+
 def _default(o: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
 

@@ -11,7 +11,7 @@ import os
 
 from pyrunc import fastjson
 from pyrunc import state as S
-from pyrunc.errors import ConfigError, RuntimeErr
+from pyrunc.errors import RuntimeErr
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
@@ -75,21 +75,7 @@ def _from_flags(o: dict) -> dict:
 
 
 def _from_document(path: str) -> dict:
-    try:
-        if path == "-":
-            import sys
-
-            data = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as f:
-                data = f.read()
-        doc = fastjson.loads(data)
-    except OSError as e:
-        raise ConfigError(f"--resources {path}: {e.strerror}") from None
-    except ValueError as e:
-        raise ConfigError(f"--resources {path}: {e}") from None
-    if not isinstance(doc, dict):
-        raise ConfigError(f"--resources {path}: expected a JSON object")
+    doc = fastjson.load_document(path, "--resources")
     # Go's decoder matches keys case-insensitively ({"CPU": {"Cpus": "0"}} works with runc)
     out: dict[str, dict] = {}
     for sk, sv in doc.items():

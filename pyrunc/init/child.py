@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc.errors import RuntimeErr
+from pyrunc.errors import RuntimeErr, oserror_text
 from pyrunc.linux import capabilities, namespaces, rlimits, sysctl
 from pyrunc.linux import sys as S
 from pyrunc.linux.files import write_file
@@ -36,9 +36,7 @@ def fail(w: int, e: BaseException, debug: bool = False) -> None:
     if isinstance(e, RuntimeErr):
         msg = str(e)
     elif isinstance(e, OSError):
-        msg = e.strerror or str(e)
-        if e.filename:
-            msg = f"{msg}: {e.filename}"
+        msg = oserror_text(e)
     else:
         msg = f"{type(e).__name__}: {e}"
     if debug:

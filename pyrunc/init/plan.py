@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from pyrunc.linux import capabilities, namespaces, rlimits, sysctl
+from pyrunc.state import hook_state
 
 
 class Plan:
@@ -97,14 +98,15 @@ class Plan:
             return False
         return "user" not in self.join and "time" not in self.join
 
-    def hook_state(self, status: str, pid: int = 0) -> dict:
-        st = {
-            "ociVersion": self.config.get("ociVersion", ""),
-            "id": self.cid,
-            "status": status,
-            "pid": pid or os.getpid(),
-            "bundle": self.bundle,
-        }
-        if self.config.get("annotations"):
-            st["annotations"] = self.config["annotations"]
-        return st
+    def hook_state(self, status: str) -> dict:
+        """The state hooks run by the init itself receive (its pid is ours)."""
+        return hook_state(
+            {
+                "ociVersion": self.config.get("ociVersion", ""),
+                "id": self.cid,
+                "pid": os.getpid(),
+                "bundle": self.bundle,
+                "annotations": self.config.get("annotations"),
+            },
+            status,
+        )

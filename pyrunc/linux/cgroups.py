@@ -15,6 +15,10 @@ import time
 from pyrunc.errors import RuntimeErr
 from pyrunc.linux.files import write_file
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 UNIFIED = "unified"
 
 
@@ -244,11 +248,11 @@ def freeze(paths: dict[str, str], frozen: bool, timeout: float = 10.0) -> None:
     raise RuntimeErr("cannot pause: no freezer cgroup for this container")
 
 
-def destroy(paths: dict[str, str], attempts: int = 6) -> None:
+def destroy(paths: Iterable[str], attempts: int = 6) -> None:
     """Remove the container's cgroups (children first). Tasks that are still dying keep a
     cgroup busy for a moment: retry the whole set a few times with a doubling delay, bounded
     (~0.6 s in all, as runc), rather than per directory."""
-    pending = list(paths.values())
+    pending = list(paths)
     delay = 0.01
     for attempt in range(attempts):
         busy = []
