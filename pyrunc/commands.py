@@ -81,10 +81,11 @@ def cmd_run(g: dict, o: dict, a: list[str]) -> int:
 
 
 def cmd_state(g: dict, o: dict, a: list[str]) -> int:
-    from pyrunc import container
+    # the state module alone: `state` is the most frequent call and needs no cgroup code
+    from pyrunc import state as S
     from pyrunc.fastjson import dumps_indent
 
-    _out(dumps_indent(container.state(g["root"], a[0])) + "\n")
+    _out(dumps_indent(S.oci_state(g["root"], S.load(g["root"], a[0]))) + "\n")
     return 0
 
 

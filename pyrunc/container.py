@@ -361,11 +361,6 @@ def _start(root: str, cid: str, st: dict) -> dict:
 # ---- state / kill / delete / list ----------------------------------------------------------
 
 
-def state(root: str, cid: str) -> dict:
-    st = S.load(root, cid)
-    return S.oci_state(root, st)
-
-
 def kill(root: str, cid: str, sig: int, all_: bool = False) -> None:
     st = S.load(root, cid)
     status = S.status(root, st)
