@@ -60,21 +60,24 @@ def cmd_run(g: dict, o: dict, a: list[str]) -> int:
     from pyrunc import container
 
     detach = o["detach"]
-    if not detach and not o["no_subreaper"]:
-        from pyrunc.linux import sys as S
+    fwd = None
+    if not detach:
+        from pyrunc import foreground
 
-        S.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
+        fwd = foreground.Forwarder()  # before the container exists: no signal is lost
+        if not o["no_subreaper"]:
+            from pyrunc.linux import sys as S
+
+            S.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
     c = _create(g, o, a[0], detach)
     try:
         container.start(g["root"], a[0], c.st)
     except BaseException:
         container.delete(g["root"], a[0], force=True)
         raise
-    if detach:
+    if fwd is None:
         return 0
-    from pyrunc import foreground
-
-    rc = foreground.wait(c.st["pid"], c.console_master)
+    rc = fwd.wait(c.st["pid"], c.console_master)
     if not o["keep"]:
         container.delete(g["root"], a[0], force=True)
     return rc

@@ -125,9 +125,12 @@ def run(g: dict, o: dict, a: list[str]) -> int:
 
         sock, msock = console_sockets(o["console_socket"])
         plan.console_fd = sock
+    fwd = None
     if not detach:
+        from pyrunc import foreground
         from pyrunc.linux import sys as LS
 
+        fwd = foreground.Forwarder()  # before the process exists: no signal is lost
         LS.prctl(LS.PR_SET_CHILD_SUBREAPER, 1)
     from pyrunc.init import launch as L
 
@@ -143,8 +146,6 @@ def run(g: dict, o: dict, a: list[str]) -> int:
         os.close(msock)
     if o["pid_file"]:
         S.write_atomic(os.path.abspath(o["pid_file"]), str(lh.pid), 0o644)
-    if detach:
+    if fwd is None:
         return 0
-    from pyrunc import foreground
-
-    return foreground.wait(lh.pid, master)
+    return fwd.wait(lh.pid, master)

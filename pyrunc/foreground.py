@@ -17,30 +17,52 @@ def exit_status(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def wait(pid: int, master: int = -1) -> int:
-    import _signal as signal  # the signal module pulls in enum (~3 ms)
+class Forwarder:
+    """Catches the signals to forward from before the container exists.
 
-    def forward(sig: int, _frame: object) -> None:
+    Installed before create/exec starts the process, as runc does: a signal that arrives
+    between the process starting and `wait` being reached is queued and delivered, not lost
+    (the default action would kill the runtime and orphan the container).
+    """
+
+    def __init__(self) -> None:
+        import _signal as signal  # the signal module pulls in enum (~3 ms)
+
+        self.signal = signal
+        self._owner = os.getpid()
+        self.pid = 0
+        self.pending: list[int] = []
+        for sig in range(1, 32):
+            if sig not in _NO_FORWARD:
+                try:
+                    signal.signal(sig, self._on_signal)
+                except (OSError, ValueError):
+                    pass
+
+    def _on_signal(self, sig: int, _frame: object) -> None:
+        if os.getpid() != self._owner:
+            return  # a forked child before its exec: the signal is not ours to forward
+        if self.pid <= 0:
+            self.pending.append(sig)
+            return
         try:
-            os.kill(pid, sig)
+            os.kill(self.pid, sig)
         except ProcessLookupError:
             pass
 
-    for sig in range(1, 32):
-        if sig not in _NO_FORWARD:
+    def wait(self, pid: int, master: int = -1) -> int:
+        self.pid = pid
+        while self.pending:
+            self._on_signal(self.pending.pop(0), None)
+        if master >= 0:
+            _pump(master, self.signal)
+        while True:
             try:
-                signal.signal(sig, forward)
-            except (OSError, ValueError):
-                pass
-    if master >= 0:
-        _pump(master, signal)
-    while True:
-        try:
-            p, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            return 255
-        if p == pid:
-            return exit_status(status)
+                p, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                return 255
+            if p == pid:
+                return exit_status(status)
 
 
 def _pump(master: int, signal: object) -> None:
