@@ -40,6 +40,19 @@ def make_bundle(tmp: str, runtime: str) -> str:
     return bundle
 
 
+def make_sleeper(tmp: str, bundle: str) -> str:
+    """A second bundle on the same rootfs whose init stays up, for exec."""
+    out = os.path.join(tmp, "sleeper")
+    os.mkdir(out)
+    with open(os.path.join(bundle, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["process"]["args"] = ["sleep", "3600"]
+    cfg["root"]["path"] = os.path.join(bundle, "rootfs")
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    return out
+
+
 def timed(cmd: list[str]) -> float:
     # stderr goes to a file, not a pipe: a created container's init keeps the caller's stdio
     # open until it exits, so reading a pipe to EOF would wait for the container.
@@ -71,7 +84,12 @@ def main() -> None:
     try:
         bundle = make_bundle(tmp, a.pyrunc)
         roots = {n: os.path.join(tmp, "root-" + n) for n in runtimes}
-        res: dict[str, dict[str, list[float]]] = {"run": {}, "state": {}, "create+start+delete": {}}
+        res: dict[str, dict[str, list[float]]] = {
+            "run": {},
+            "state": {},
+            "exec": {},
+            "create+start+delete": {},
+        }
         for n in runtimes:
             for k in res:
                 res[k][n] = []
@@ -90,6 +108,15 @@ def main() -> None:
                 res["state"][n].append(timed([rt, "--root", roots[n], "state", f"st-{n}"]))
         for n, rt in runtimes.items():
             subprocess.run([rt, "--root", roots[n], "delete", "-f", f"st-{n}"], check=True)
+        # exec: /bin/true in one long-running container each
+        sleeper = make_sleeper(tmp, bundle)
+        for n, rt in runtimes.items():
+            timed([rt, "--root", roots[n], "run", "-d", "-b", sleeper, f"ex-{n}"])
+        for _ in range(a.n):
+            for n, rt in runtimes.items():
+                res["exec"][n].append(timed([rt, "--root", roots[n], "exec", f"ex-{n}", "true"]))
+        for n, rt in runtimes.items():
+            subprocess.run([rt, "--root", roots[n], "delete", "-f", f"ex-{n}"], check=True)
         for i in range(a.n):
             for n, rt in runtimes.items():
                 cid = f"cyc-{n}-{os.getpid()}-{i}"

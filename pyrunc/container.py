@@ -187,13 +187,7 @@ def create(
         if not made and cgroups.pids(plan.cgroup_paths):
             log.warn("container's cgroup is not empty: processes of something else run in it")
         res = (config.get("linux") or {}).get("resources") or {}
-        cgroups.apply_devices(plan.cgroup_paths, res.get("devices") or [])
-        if any(v for k, v in res.items() if k != "devices"):
-            if cgroups.is_v2_only():
-                raise RuntimeErr("linux.resources: limits on cgroup v2 hosts are not implemented")
-            from pyrunc.linux import cgroup_resources
-
-            cgroup_resources.apply_v1(plan.cgroup_paths, res)
+        cgroups.apply_resources(plan.cgroup_paths, res)
         if terminal:
             sock, master_sock = console_sockets(console_socket)
             plan.console_fd = sock

@@ -1,4 +1,4 @@
-"""`update`: change the cgroup v1 limits of a created, running or paused container.
+"""`update`: change the cgroup limits of a created, running or paused container.
 
 The changes (flags, or a JSON document with --resources FILE|-) are merged into the container's
 saved config and the whole set is written again, as runc does, so that later updates see the
@@ -31,8 +31,18 @@ FLAGS = {
     "pids_limit": ("pids", "limit", "int"),
 }
 SECTIONS = {
-    "memory": ("limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness"),
-    "cpu": ("shares", "quota", "period", "realtimeRuntime", "realtimePeriod", "cpus", "mems"),
+    "memory": ("limit", "reservation", "swap", "kernel", "kernelTCP", "checkBeforeUpdate"),
+    "cpu": (
+        "shares",
+        "quota",
+        "period",
+        "realtimeRuntime",
+        "realtimePeriod",
+        "cpus",
+        "mems",
+        "idle",
+        "burst",
+    ),
     "blockIO": ("weight",),
     "pids": ("limit",),
 }
@@ -79,6 +89,9 @@ def _from_document(path: str) -> dict:
     # Go's decoder matches keys case-insensitively ({"CPU": {"Cpus": "0"}} works with runc)
     out: dict[str, dict] = {}
     for sk, sv in doc.items():
+        if sk.lower() == "unified" and isinstance(sv, dict):
+            out["unified"] = sv  # replaced as a whole, as runc does
+            continue
         section = next((s for s in SECTIONS if s.lower() == sk.lower()), None)
         if section is None or not isinstance(sv, dict):
             continue
@@ -90,7 +103,7 @@ def _from_document(path: str) -> dict:
 
 
 def update(root: str, cid: str, o: dict) -> None:
-    from pyrunc.linux import cgroup_resources, cgroups
+    from pyrunc.linux import cgroups
 
     with S.Locked(root, cid):
         st = S.load(root, cid)
@@ -103,10 +116,9 @@ def update(root: str, cid: str, o: dict) -> None:
         config = st.get("config") or {}
         res = config.setdefault("linux", {}).setdefault("resources", {})
         for section, values in changes.items():
-            res.setdefault(section, {}).update(values)
-        if cgroups.is_v2_only():
-            raise RuntimeErr("update: limits on cgroup v2 hosts are not implemented")
-        cgroup_resources.apply_v1(
-            st.get("cgroup") or {}, {k: v for k, v in res.items() if k != "devices"}
-        )
+            if section == "unified":
+                res["unified"] = values
+            else:
+                res.setdefault(section, {}).update(values)
+        cgroups.apply_resources(st.get("cgroup") or {}, res, update=True)
         S.save(os.path.join(root, cid), st)

@@ -41,6 +41,10 @@ def start(plan: Plan, on_hooks: object = None) -> Launch:
     try:
         pid = os.fork()
         if pid == 0:
+            # non-dumpable before anything joins the container: until execve (which resets
+            # it) no container process can ptrace us, read our memory or open
+            # /proc/<pid>/exe (the runtime's interpreter) or our fds through procfs
+            S.prctl(S.PR_SET_DUMPABLE, 0)
             from pyrunc.init import child
 
             os.close(to_child_w)

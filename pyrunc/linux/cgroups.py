@@ -3,7 +3,8 @@
 Paths follow runc's fs driver: an absolute cgroupsPath is taken from each hierarchy's root, a
 relative one (and the default, the container id) from the runtime's own cgroup. On a hybrid host
 the container also joins the cgroup2 hierarchy mounted at /sys/fs/cgroup/unified.
-Limits are written by cgroup_resources.py; this module creates, joins, freezes and removes.
+Limits are written by cgroup_v1.py / cgroup_v2.py (apply_resources picks the host's); this
+module creates, joins, freezes and removes.
 """
 
 from __future__ import annotations
@@ -140,6 +141,10 @@ def create(paths: dict[str, str]) -> list[str]:
                 pass
             if "cpuset" in key.split(","):
                 _copy_cpuset(d)
+    if UNIFIED in paths and is_v2_only():
+        from pyrunc.linux import cgroup_v2
+
+        cgroup_v2.enable_controllers(hierarchies()[UNIFIED][0], paths[UNIFIED])
     return made
 
 
@@ -154,46 +159,17 @@ def join(paths: dict[str, str], pid: int) -> None:
             ) from None
 
 
-# Always allowed, after the config's rules (runc's AllowedDevices): mknod of anything, the
-# default device nodes, ptys and tun.
-ALLOWED_DEVICES = (
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:8 rwm",
-    "c 1:7 rwm",
-    "c 5:0 rwm",
-    "c 1:5 rwm",
-    "c 1:9 rwm",
-    "c 136:* rwm",
-    "c 5:2 rwm",
-    "c 10:200 rwm",
-)
+def apply_resources(paths: dict[str, str], res: dict, update: bool = False) -> None:
+    """linux.resources through the host's driver: v1 files on a v1 or hybrid host (as runc,
+    which keeps the hybrid unified tree for membership only), v2 files on a unified host."""
+    if is_v2_only():
+        from pyrunc.linux import cgroup_v2
 
+        cgroup_v2.apply(paths[UNIFIED], res, update)
+    else:
+        from pyrunc.linux import cgroup_v1
 
-def _rule(r: dict) -> str:
-    def num(v: object) -> str:
-        return "*" if v is None or v == -1 else str(v)
-
-    t = r.get("type") or "a"
-    if t == "a":
-        return "a"
-    return f"{t} {num(r.get('major'))}:{num(r.get('minor'))} {r.get('access') or 'rwm'}"
-
-
-def apply_devices(paths: dict[str, str], rules: list[dict]) -> None:
-    """v1 devices controller: the config's allow/deny rules in order, then the always-allowed
-    set. linux.devices nodes get no rule of their own (runc's behaviour: the config says)."""
-    path = paths.get("devices")
-    if not path or not rules:
-        return
-    lines = [(bool(r.get("allow")), _rule(r)) for r in rules]
-    lines += [(True, x) for x in ALLOWED_DEVICES]
-    for allow, line in lines:
-        try:
-            write_file(os.path.join(path, "devices.allow" if allow else "devices.deny"), line)
-        except OSError as e:
-            raise RuntimeErr(f"linux.resources.devices: {line!r}: {e.strerror}") from None
+        cgroup_v1.apply(paths, res, update)
 
 
 def frozen(paths: dict[str, str]) -> bool:
@@ -243,7 +219,9 @@ def freeze(paths: dict[str, str], frozen: bool, timeout: float = 10.0) -> None:
             time.sleep(0.001)
     path = paths.get(UNIFIED)
     if path and os.path.exists(path + "/cgroup.freeze"):
-        write_file(path + "/cgroup.freeze", "1" if frozen else "0")
+        from pyrunc.linux import cgroup_v2
+
+        cgroup_v2.freeze(path, frozen, timeout)
         return
     raise RuntimeErr("cannot pause: no freezer cgroup for this container")
 

@@ -217,3 +217,45 @@ def test_device_cgroup_rules(rt: Runtime, bundle: Bundle, allow: bool) -> None:
     else:
         assert "Operation not permitted" in r.out, r
         assert "rc=0" not in r.out
+
+
+def test_device_rules_deny_open_of_a_mknod_node(rt: Runtime, bundle: Bundle) -> None:
+    """runc's rules let a container mknod any node (c *:* m) but not use it: a node the rules
+    don't allow, made inside the container, cannot be opened, while /dev/null can."""
+    bundle.config["root"]["readonly"] = False  # a private copy: mknod lands in it
+    bundle.process["capabilities"]["bounding"].append("CAP_MKNOD")
+    bundle.process["capabilities"]["effective"].append("CAP_MKNOD")
+    bundle.process["capabilities"]["permitted"].append("CAP_MKNOD")
+    bundle.sh(
+        "mknod /tmp/mem c 1 1 && echo made; (head -c1 /tmp/mem >/dev/null) 2>&1; "
+        "mknod /tmp/null c 1 3 && head -c1 /tmp/null && echo null-ok"
+    )
+    r = rt.run(unique_id(), bundle)
+    assert r.out.splitlines()[0] == "made", r
+    assert "Operation not permitted" in r.out, r
+    assert "null-ok" in r.out
+
+
+def test_no_device_rules_still_means_the_default_whitelist(rt: Runtime, bundle: Bundle) -> None:
+    """Without linux.resources.devices the container still gets runc's default whitelist
+    (not the host's allow-all): devices.list shows exactly the always-allowed set."""
+    bundle.linux.get("resources", {}).pop("devices", None)
+    bundle.sh("cat /sys/fs/cgroup/devices/devices.list")
+    r = rt.run(unique_id(), bundle)
+    assert r.rc == 0, r
+    assert "a *:* rwm" not in r.out
+    assert sorted(r.out.split("\n")[:-1]) == sorted(
+        [
+            "c *:* m",
+            "b *:* m",
+            "c 1:3 rwm",
+            "c 1:8 rwm",
+            "c 1:7 rwm",
+            "c 5:0 rwm",
+            "c 1:5 rwm",
+            "c 1:9 rwm",
+            "c 136:* rwm",
+            "c 5:2 rwm",
+            "c 10:200 rwm",
+        ]
+    )

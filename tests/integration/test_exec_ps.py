@@ -58,3 +58,28 @@ def test_ps_lists_the_container_processes(rt: Runtime, bundle: Bundle) -> None:
     header, *rows = r.out.splitlines()
     assert header.split()[:2] == ["UID", "PID"]
     assert [int(row.split()[1]) for row in rows] == [pid]
+
+
+def test_runtime_side_of_the_container_is_not_dumpable_until_exec(
+    rt: Runtime, bundle: Bundle
+) -> None:
+    """A created container's init is still the runtime (Python, waiting for `start`), already
+    running as the container's user with the container's capabilities. Another process of the
+    container (same uid 0, same caps, no CAP_SYS_PTRACE) must not be able to read its
+    environment or /proc/<pid>/exe until it has exec'd the container's program
+    (CVE-2019-5736 class); after start it can, as with any process. (Root, because a uid
+    change alone would make the kernel clear the dumpable flag for us.)"""
+    cid = unique_id()
+    bundle.process["args"] = ["sleep", "1000"]
+    bundle.process["env"].append("SECRET=init-env")
+    assert rt.create(cid, bundle).rc == 0
+    probe = (
+        "cat /proc/1/environ >/dev/null 2>&1 && echo environ-read; "
+        "readlink /proc/1/exe >/dev/null 2>&1 && echo exe-read; true"
+    )
+    before = rt.cmd("exec", cid, "sh", "-c", probe)
+    assert before.rc == 0, before
+    assert before.out == "", before  # neither was reachable
+    assert rt.cmd("start", cid).rc == 0
+    after = rt.cmd("exec", cid, "sh", "-c", probe)
+    assert after.out.split() == ["environ-read", "exe-read"], after  # the test can see access

@@ -64,6 +64,36 @@ def test_cpu_quota_and_shares_written(rt: Runtime, bundle: Bundle) -> None:
     assert r.out.split()[-1] == "0"
 
 
+def test_cpu_quota_throttles_a_busy_loop(rt: Runtime, bundle: Bundle) -> None:
+    """10 ms of CPU per 100 ms period: a busy loop is throttled, as the container's own
+    cpu.stat shows (nr_throttled grows, throttled_time > 0)."""
+    _v1()
+    bundle.linux.setdefault("resources", {})["cpu"] = {"quota": 10000, "period": 100000}
+    r = rt.run_sh(
+        bundle,
+        "timeout -s KILL 1 sh -c 'while :; do :; done'; cat /sys/fs/cgroup/cpu/cpu.stat",
+    )
+    stat = dict(line.split() for line in r.out.splitlines() if line.count(" ") == 1)
+    assert int(stat["nr_throttled"]) >= 3, r  # ~10 periods in 1 s, nearly all throttled
+    assert int(stat["throttled_time"]) > 0
+
+
+def test_cpu_burst_idle_and_memory_hierarchy(rt: Runtime, bundle: Bundle) -> None:
+    """runtime-spec 1.1 fields without a runc 1.1 equivalent, written to their v1 files."""
+    _v1()
+    if not os.path.exists("/sys/fs/cgroup/cpu/cpu.idle"):
+        pytest.skip("kernel without cpu.idle on cgroup v1")
+    res = bundle.linux.setdefault("resources", {})
+    res["cpu"] = {"quota": 50000, "period": 100000, "burst": 20000, "idle": 1}
+    res["memory"] = {"limit": 64 << 20, "useHierarchy": True}
+    r = rt.run_sh(
+        bundle,
+        "cd /sys/fs/cgroup; cat cpu/cpu.cfs_burst_us cpu/cpu.idle memory/memory.use_hierarchy",
+    )
+    assert r.rc == 0, r
+    assert r.out.split() == ["20000", "1", "1"]
+
+
 def test_unified_on_v1_is_refused_and_leaves_nothing(rt: Runtime, bundle: Bundle) -> None:
     _v1()
     path = f"/pyrunc-test-{unique_id()}"
@@ -128,3 +158,27 @@ def test_events_stats_and_oom(rt: Runtime, bundle: Bundle, tmp_path: Path) -> No
             if stream.poll() is None:
                 stream.kill()
                 stream.wait()
+
+
+def test_update_check_before_update_refuses_a_limit_below_usage(
+    rt: Runtime, bundle: Bundle
+) -> None:
+    """memory.checkBeforeUpdate: a limit under current usage is refused, not OOM-killing."""
+    _v1()
+    cid = unique_id()
+    # ~40 MB held in a tmpfs file (charged to the container's memory cgroup)
+    bundle.sh("head -c 40000000 /dev/zero > /dev/shm/fill; sleep 1000")
+    bundle.linux.setdefault("resources", {})["memory"] = {"limit": 256 << 20}
+    bundle.save()
+    assert rt.detached("run", "-d", "-b", str(bundle.path), cid, cid=cid).rc == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        r = rt.cmd("exec", cid, "cat", "/sys/fs/cgroup/memory/memory.usage_in_bytes")
+        if r.rc == 0 and int(r.out) > 30_000_000:
+            break
+        time.sleep(0.1)
+    doc = json.dumps({"memory": {"limit": 20 << 20, "checkBeforeUpdate": True}})
+    bad = rt.cmd("update", "-r", "-", cid, input=doc)
+    assert bad.rc == 1 and "below usage" in bad.err, bad
+    r = rt.cmd("exec", cid, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    assert r.out.strip() == str(256 << 20)  # unchanged, and the container still runs

@@ -1,8 +1,10 @@
-"""linux.resources on cgroup v1: the limits written into the container's cgroup at create.
+"""linux.resources on cgroup v1: the limits written into the container's cgroup at create and
+by `update`.
 
 File names, units and write orders follow runc's fs driver (memory before swap or the other
-way round depending on the current limit; CFS period before quota). `update`, cgroup v2 and
-the eBPF device program come with the cgroups issue.
+way round depending on the current limit; CFS period before quota), so that a config that works
+with runc works here. Device rules go through the emulator so only the minimal transition is
+written: a running container never sees a moment where its allowed devices are denied.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ def _write(paths: dict[str, str], ctrl: str, name: str, value: object) -> None:
         raise RuntimeErr(f"failed to write {value!r} to {f}: {e.strerror}") from None
 
 
-def apply_v1(paths: dict[str, str], res: dict) -> None:
+def apply(paths: dict[str, str], res: dict, update: bool = False) -> None:
     if res.get("unified"):
         raise ConfigError(
             "config.json: linux.resources.unified: invalid configuration: only valid on a "
             "cgroup v2 host (this one is cgroup v1)"
         )
-    _memory(paths, res.get("memory") or {})
+    if not update:  # runc's update re-applies the same rules: a no-op transition
+        devices(paths, res.get("devices") or [])
+    _memory(paths, res.get("memory") or {}, update)
     _cpu(paths, res.get("cpu") or {})
     pids = res.get("pids") or {}
     if "limit" in pids and pids["limit"] is not None:
@@ -45,11 +49,72 @@ def apply_v1(paths: dict[str, str], res: dict) -> None:
         _write(paths, "net_cls", "net_cls.classid", net["classID"])
     for p in net.get("priorities") or []:
         _write(paths, "net_prio", "net_prio.ifpriomap", f"{p['name']} {p['priority']}")
+    for dev, lim in (res.get("rdma") or {}).items():
+        from pyrunc.linux.cgroup_v2 import rdma_line
+
+        _write(paths, "rdma", "rdma.max", rdma_line(dev, lim))
 
 
-def _memory(paths: dict[str, str], mem: dict) -> None:
+# Always allowed, after the config's rules (runc's AllowedDevices): mknod of anything, the
+# default device nodes, ptys and tun.
+ALLOWED_DEVICES = (
+    ("c", -1, -1, "m", True),
+    ("b", -1, -1, "m", True),
+    ("c", 1, 3, "rwm", True),
+    ("c", 1, 8, "rwm", True),
+    ("c", 1, 7, "rwm", True),
+    ("c", 5, 0, "rwm", True),
+    ("c", 1, 5, "rwm", True),
+    ("c", 1, 9, "rwm", True),
+    ("c", 136, -1, "rwm", True),
+    ("c", 5, 2, "rwm", True),
+    ("c", 10, 200, "rwm", True),
+)
+
+
+def device_rules(spec_rules: list[dict]) -> list:
+    """The config's rules, then runc's always-allowed set (linux.devices nodes get no rule of
+    their own: the config says what the container may use)."""
+    from pyrunc.linux import devices_emulator
+
+    return devices_emulator.rules_from_spec(spec_rules) + list(ALLOWED_DEVICES)
+
+
+def devices(paths: dict[str, str], spec_rules: list[dict]) -> None:
+    """Move the devices cgroup from what devices.list says now to what the config asks, with
+    the fewest writes (runc's Transition), then check the kernel agrees."""
+    from pyrunc.linux import devices_emulator as E
+
+    path = controller_path(paths, "devices")
+    if path is None:
+        return
+    target = E.build(device_rules(spec_rules))
+    with open(os.path.join(path, "devices.list"), "rb") as f:
+        current = E.from_list(f.read().decode())
+    for rule in current.transition(target):
+        name = "devices.allow" if rule[4] else "devices.deny"
+        line = E.cgroup_string(rule)
+        try:
+            write_file(os.path.join(path, name), line)
+        except OSError as e:
+            raise RuntimeErr(f"linux.resources.devices: {line!r}: {e.strerror}") from None
+    with open(os.path.join(path, "devices.list"), "rb") as f:
+        after = E.from_list(f.read().decode())
+    if after.is_blacklist() != target.is_blacklist() or (
+        not target.is_blacklist() and after.rules != target.rules
+    ):
+        raise RuntimeErr("resulting devices cgroup doesn't precisely match target")
+
+
+def _memory(paths: dict[str, str], mem: dict, update: bool) -> None:
     if not mem:
         return
+    if mem.get("kernel") or mem.get("kernelTCP"):
+        from pyrunc import log
+
+        log.warn("Kernel memory settings are ignored and will be removed")
+    if mem.get("useHierarchy") is not None:
+        _write(paths, "memory", "memory.use_hierarchy", int(bool(mem["useHierarchy"])))
     limit, swap = mem.get("limit") or 0, mem.get("swap") or 0
     if limit == -1 and swap == 0:
         swap = -1
@@ -65,6 +130,14 @@ def _memory(paths: dict[str, str], mem: dict) -> None:
         order = ["memsw", "mem"] if swap == -1 or current < swap else ["mem", "memsw"]
     else:
         order = (["mem"] if limit else []) + (["memsw"] if swap else [])
+    if update and limit > 0 and mem.get("checkBeforeUpdate"):
+        usage = read_int(
+            os.path.join(controller_path(paths, "memory") or "", "memory.usage_in_bytes")
+        )
+        if usage > limit:
+            raise RuntimeErr(
+                f"linux.resources.memory.limit: rejecting memory limit {limit} below usage {usage}"
+            )
     for which in order:
         if which == "mem":
             _write(paths, "memory", "memory.limit_in_bytes", limit)
@@ -72,8 +145,6 @@ def _memory(paths: dict[str, str], mem: dict) -> None:
             _write(paths, "memory", "memory.memsw.limit_in_bytes", swap)
     if mem.get("reservation"):
         _write(paths, "memory", "memory.soft_limit_in_bytes", mem["reservation"])
-    if mem.get("kernelTCP"):
-        _write(paths, "memory", "memory.kmem.tcp.limit_in_bytes", mem["kernelTCP"])
     if mem.get("disableOOMKiller"):
         _write(paths, "memory", "memory.oom_control", 1)
     swappiness = mem.get("swappiness")
@@ -102,6 +173,10 @@ def _cpu(paths: dict[str, str], cpu: dict) -> None:
         _write(paths, "cpu", "cpu.cfs_quota_us", cpu["quota"])
         if period_pending:
             _write(paths, "cpu", "cpu.cfs_period_us", cpu["period"])
+    if cpu.get("burst") is not None:
+        _write(paths, "cpu", "cpu.cfs_burst_us", cpu["burst"])
+    if cpu.get("idle") is not None:
+        _write(paths, "cpu", "cpu.idle", cpu["idle"])
     if cpu.get("realtimePeriod"):
         _write(paths, "cpu", "cpu.rt_period_us", cpu["realtimePeriod"])
     if cpu.get("realtimeRuntime"):
