@@ -21,6 +21,12 @@ def _out(text: str) -> None:
 
 def _no_systemd(g: dict) -> None:
     if g["systemd_cgroup"]:
+        if not os.path.isdir("/run/systemd/system"):
+            # runc's words, and why: the driver talks to a running systemd over D-Bus
+            raise RuntimeErr(
+                "systemd cgroup flag passed, but systemd support for managing cgroups is not "
+                "available (systemd is not running on this host: no /run/systemd/system)"
+            )
         raise RuntimeErr("--systemd-cgroup: the systemd cgroup driver is not implemented yet")
 
 

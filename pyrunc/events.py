@@ -1,6 +1,7 @@
 """`events`: cgroup statistics in runc's JSON shape, once (--stats) or every --interval, and an
-`oom` event when the kernel's OOM killer strikes in the container (cgroup v1 eventfd on
-memory.oom_control). Streams end when the container is gone.
+`oom` event when the kernel's OOM killer strikes in the container (cgroup v1: an eventfd on
+memory.oom_control; v2: the oom_kill count of memory.events). Streams end when the container
+is gone.
 """
 
 from __future__ import annotations
@@ -43,7 +44,82 @@ def parse_duration(v: str) -> float:
     return total
 
 
+MAX_UINT64 = (1 << 64) - 1
+
+
+def _kv(text: str) -> dict[str, int]:
+    out = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(" ")
+        if v.isdigit():
+            out[k] = int(v)
+    return out
+
+
+def _v2_int(path: str) -> int:
+    v = read_text(path)
+    return MAX_UINT64 if v == "max" else (int(v) if v.isdigit() else 0)
+
+
+def stats_v2(path: str) -> dict:
+    """runc's fs2 stats in the same JSON shape as v1: usage_usec in ns, swap reported as
+    memory+swap (v1's meaning), "max" as the largest uint64. Controllers the cgroup lacks
+    read as zeros, as runc's do."""
+    cpu = _kv(read_text(f"{path}/cpu.stat"))
+    mem = {
+        "usage": _v2_int(f"{path}/memory.current"),
+        "max": 0,
+        "failcnt": 0,
+        "limit": _v2_int(f"{path}/memory.max"),
+    }
+    swap = {
+        "usage": _v2_int(f"{path}/memory.swap.current") + mem["usage"],
+        "max": 0,
+        "failcnt": 0,
+        "limit": _v2_int(f"{path}/memory.swap.max"),
+    }
+    if swap["limit"] != MAX_UINT64:
+        swap["limit"] += mem["limit"]
+    raw = _kv(read_text(f"{path}/memory.stat"))
+    zero = {"usage": 0, "max": 0, "failcnt": 0, "limit": 0}
+    return {
+        "cpu": {
+            "usage": {
+                "total": cpu.get("usage_usec", 0) * 1000,
+                "percpu": [],
+                "kernel": cpu.get("system_usec", 0) * 1000,
+                "user": cpu.get("user_usec", 0) * 1000,
+            },
+            "throttling": {
+                "periods": cpu.get("nr_periods", 0),
+                "throttledPeriods": cpu.get("nr_throttled", 0),
+                "throttledTime": cpu.get("throttled_usec", 0) * 1000,
+            },
+        },
+        "memory": {
+            "cache": raw.get("file", 0),
+            "usage": mem,
+            "swap": swap,
+            "kernel": zero,
+            "kernelTCP": zero,
+            "raw": raw,
+        },
+        "pids": {
+            "current": _v2_int(f"{path}/pids.current"),
+            "limit": _v2_int(f"{path}/pids.max"),
+        },
+        "blkio": {},
+        "hugetlb": {},
+    }
+
+
+def _oom_kills_v2(path: str) -> int:
+    return _kv(read_text(f"{path}/memory.events")).get("oom_kill", 0)
+
+
 def stats(paths: dict[str, str]) -> dict:
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers") and paths.get("unified"):
+        return stats_v2(paths["unified"])
     cpu_d, acct, mem, pids = (
         controller_path(paths, c) or "" for c in ("cpu", "cpuacct", "memory", "pids")
     )
@@ -60,11 +136,7 @@ def stats(paths: dict[str, str]) -> dict:
             "limit": read_int(f"{mem}/{prefix}limit_in_bytes"),
         }
 
-    raw = {}
-    for line in read_text(f"{mem}/memory.stat").splitlines():
-        k, _, v = line.partition(" ")
-        if v.isdigit():
-            raw[k] = int(v)
+    raw = _kv(read_text(f"{mem}/memory.stat"))
     return {
         "cpu": {
             "usage": {
@@ -132,7 +204,10 @@ def run(root: str, cid: str, interval: str, once: bool) -> int:
         out.write(_event("stats", cid, stats(paths)))
         return 0
     period = parse_duration(interval)
-    efd = _oom_eventfd(paths)
+    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers") and paths.get("unified")
+    # v1 signals an OOM through an eventfd; v2 counts them in memory.events (polled here)
+    efd = -1 if v2 else _oom_eventfd(paths)
+    ooms = _oom_kills_v2(v2) if v2 else 0
     import select
 
     next_stats = time.monotonic()
@@ -148,5 +223,9 @@ def run(root: str, cid: str, interval: str, once: bool) -> int:
         ready = select.select([efd], [], [], wait)[0] if efd >= 0 else time.sleep(wait)
         if ready:
             os.eventfd_read(efd)
+            out.write(_event("oom", cid))
+            out.flush()
+        if v2 and _oom_kills_v2(v2) > ooms:
+            ooms = _oom_kills_v2(v2)
             out.write(_event("oom", cid))
             out.flush()
