@@ -1,175 +1,260 @@
-"""The cgroup v1 devices controller, emulated (runc's devices emulator, rule for rule).
+"""The cgroup v1 devices controller, emulated (runc 1.1.5's devices emulator, rule for rule).
 
 Why emulate: writing a config's rules to devices.allow/deny one by one passes through states
-the config never asked for (runc writes "a" deny first, then allows), and a running container
-that uses /dev/null at that moment gets EPERM. Knowing the current state (devices.list) and the
+the config never asked for (a deny-all first, then the allows), and a running container that
+uses /dev/null at that moment gets EPERM. Knowing the current state (devices.list) and the
 target, only the difference is written. The same reduced rule list feeds the cgroup v2 eBPF
-program, so v1 and v2 agree on what a config means (including refusing to "punch a hole" in a
-wildcard rule, which v1 would silently ignore).
+program, so v1 and v2 agree on what a config means, including refusing to "punch a hole" in a
+wildcard rule, which v1 would silently ignore.
 
-A rule is a tuple (type, major, minor, perms, allow): type 'a', 'b' or 'c'; major/minor -1 for
-"*"; perms a string over "rwm".
+A rule is a tuple (type, major, minor, perms, allow): type 'a', 'b' or 'c'; major/minor an int,
+-1 for "*"; perms a string over "rwm"; allow a bool. Rules this module produces always spell
+perms in runc's order r, w, m.
 """
 
 from __future__ import annotations
 
 from pyrunc.errors import ConfigError, RuntimeErr
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    Meta = tuple[str, int, int]
+    Rule = tuple[str, int, int, str, bool]
+
 WILDCARD = -1
+_TYPES = ("a", "b", "c")  # runc's Type.CanCgroup: 'p' (fifo) is a node type, not a cgroup one
 _BITS = {"r": 1, "w": 2, "m": 4}
+_U32_MAX = 0xFFFFFFFF
 
 
-def _set(perms: str) -> int:
-    """runc's Permissions.toSet: letters other than r, w, m are ignored (so "rwa" is "rw")."""
-    out = 0
+def _to_set(perms: str) -> int:
+    """runc's Permissions.toSet. A letter other than r, w or m is skipped, not refused: runc
+    1.1.5 never validates a config's access string beyond "not empty" (specconv), and its own
+    update.bats denies "c 1:11 rwa" expecting it to mean "rw". Only devices.list lines, which
+    come from the kernel, are held to the strict form (see _parse_line)."""
+    bits = 0
     for ch in perms:
-        out |= _BITS.get(ch, 0)
-    return out
+        bits |= _BITS.get(ch, 0)
+    return bits
 
 
-def _str(bits: int) -> str:
+def _from_set(bits: int) -> str:
+    """runc's fromSet: the canonical spelling, so equal sets compare equal as strings."""
     return ("r" if bits & 1 else "") + ("w" if bits & 2 else "") + ("m" if bits & 4 else "")
 
 
+def _ordered(rules: dict[Meta, str]) -> list[Meta]:
+    """runc's orderedEntries: (major, minor, type), so the same state always writes the same
+    rules in the same order (wildcards, being -1, first)."""
+    return sorted(rules, key=lambda m: (m[1], m[2], m[0]))
+
+
 class Emulator:
+    """A devices cgroup: a default (allow-all "blacklist" or deny-all "whitelist") plus the
+    exceptions to it, keyed by (type, major, minor), each a non-empty canonical perms string."""
+
     __slots__ = ("default_allow", "rules")
 
-    def __init__(self, default_allow: bool = False) -> None:
-        self.default_allow = default_allow
-        self.rules: dict[tuple[str, int, int], str] = {}
+    def __init__(self, default_allow: bool = False, rules: dict[Meta, str] | None = None) -> None:
+        # runc's zero Emulator is a whitelist: the mode a container's cgroup must end up in
+        self.default_allow: bool = default_allow
+        self.rules: dict[Meta, str] = dict(rules) if rules else {}
+
+    def __eq__(self, other: object) -> bool:
+        """runc's final check is reflect.DeepEqual on the two emulators."""
+        if not isinstance(other, Emulator):
+            return NotImplemented
+        return self.default_allow == other.default_allow and self.rules == other.rules
+
+    def __repr__(self) -> str:
+        return f"Emulator(default_allow={self.default_allow!r}, rules={self.rules!r})"
 
     def is_blacklist(self) -> bool:
         return self.default_allow
 
-    def apply(self, rule: tuple) -> None:
-        t, major, minor, perms, allow = rule
-        if t not in ("a", "b", "c"):
+    def apply(self, rule: Rule) -> None:
+        """One write to devices.allow (allow=True) or devices.deny, as cgroup v1 would take it,
+        except that a deny which v1 would silently ignore (a hole in a wildcard) is an error."""
+        kind, major, minor, perms, allow = rule
+        if kind not in _TYPES:
             raise ConfigError(
-                f"linux.resources.devices: cannot add rule with non-cgroup type {t!r}"
+                f"linux.resources.devices: cannot add rule {cgroup_string(rule)!r} with "
+                f"non-cgroup type {kind!r}"
             )
-        if t == "a":  # "a" is every device with every access, whatever else the rule says
+        if kind == "a":
+            # "a" is every device with every access whatever its numbers and perms say: it
+            # resets the cgroup to allow-all (allow) or deny-all (deny)
             self.default_allow = bool(allow)
             self.rules = {}
             return
-        meta = (t, major, minor)
+        meta = (kind, major, minor)
         if bool(allow) == self.default_allow:
-            self._rm(meta, perms)
+            what = (
+                "unable to remove 'deny' exception"
+                if allow
+                else "unable to remove 'allow' exception"
+            )
+            self._rm(meta, perms, what)
         else:
             self._add(meta, perms)
 
-    def _add(self, meta: tuple[str, int, int], perms: str) -> None:
-        self.rules[meta] = _str(_set(perms) | _set(self.rules.get(meta, "")))
+    def _add(self, meta: Meta, perms: str) -> None:
+        """Merge into the exception for exactly this meta; overlapping wildcard exceptions stay
+        separate, as the kernel keeps them."""
+        bits = _to_set(perms) | _to_set(self.rules.get(meta, ""))
+        # runc stores an empty entry when perms named none of r, w, m (its v1 final check
+        # then fails); the kernel never lists one, so it is not kept here
+        if bits:
+            self.rules[meta] = _from_set(bits)
 
-    def _rm(self, meta: tuple[str, int, int], perms: str) -> None:
-        t, major, minor = meta
-        want = _set(perms)
-        for partial in ((t, WILDCARD, minor), (t, major, WILDCARD), (t, WILDCARD, WILDCARD)):
+    def _rm(self, meta: Meta, perms: str, what: str) -> None:
+        """Subtract from the exception for exactly this meta. v1 ignores a removal that only a
+        wider wildcard exception covers, so such a rule would not do what the config says:
+        refuse it (runc's choice; splitting the wildcard would need 2^32 exceptions)."""
+        kind, major, minor = meta
+        want = _to_set(perms)
+        for partial in (
+            (kind, WILDCARD, minor),
+            (kind, major, WILDCARD),
+            (kind, WILDCARD, WILDCARD),
+        ):
             if partial == meta:
                 continue
-            if _set(self.rules.get(partial, "")) & want:
+            have = self.rules.get(partial, "")
+            if _to_set(have) & want:
                 raise ConfigError(
-                    f"linux.resources.devices: rule {cgroup_string((*meta, perms, False))!r} "
-                    "is not supported by devices cgroup v1 (cannot punch hole in existing "
-                    f"wildcard rule {cgroup_string((*partial, self.rules[partial], False))!r})"
+                    f"linux.resources.devices: {what}: requested rule "
+                    f"{cgroup_string((*meta, _from_set(want), False))!r} not supported by "
+                    "devices cgroupv1 (cannot punch hole in existing wildcard rule "
+                    f"{cgroup_string((*partial, have, False))!r})"
                 )
-        left = _set(self.rules.get(meta, "")) & ~want
+        # removing an exception that does not exist is a no-op, as in the kernel
+        left = _to_set(self.rules.get(meta, "")) & ~want
         if left:
-            self.rules[meta] = _str(left)
+            self.rules[meta] = _from_set(left)
         else:
             self.rules.pop(meta, None)
 
-    def rule_list(self) -> list[tuple]:
-        """The rules sorted by (major, minor, type) as runc sorts them: the exceptions to the
-        default, i.e. allow rules of a whitelist or deny rules of a blacklist."""
-        metas = sorted(self.rules, key=lambda m: (m[1], m[2], m[0]))
-        return [(*m, self.rules[m], not self.default_allow) for m in metas]
+    def rule_list(self) -> list[Rule]:
+        """The exceptions as rules (allow rules of a whitelist, deny rules of a blacklist), in
+        runc's order: what the v2 eBPF program is built from."""
+        allow = not self.default_allow
+        return [(*m, self.rules[m], allow) for m in _ordered(self.rules)]
 
-    def transition(self, target: Emulator) -> list[tuple]:
-        """The fewest rules that move a cgroup in this state to `target` (runc's Transition).
+    def transition(self, target: Emulator) -> list[Rule]:
+        """The fewest rules that move a cgroup in this state to `target` (runc's Transition):
+        a disruptive "a" rule only when needed, then the dropped perms, then the gained ones.
 
-        A blacklist source always starts over with a disruptive "a" rule: devices.list cannot
-        show a blacklist's deny rules, so they cannot be diffed."""
-        out: list[tuple] = []
+        A blacklist source always starts over: devices.list shows "a *:* rwm" for any
+        blacklist, hiding its deny rules, so there is nothing to diff against."""
+        out: list[Rule] = []
         old = self.rules
         if self.default_allow or self.default_allow != target.default_allow:
             out.append(("a", WILDCARD, WILDCARD, "rwm", target.default_allow))
             old = {}
-        for m in sorted(old, key=lambda m: (m[1], m[2], m[0])):
-            dropped = _set(old[m]) & ~_set(target.rules.get(m, ""))
+        for m in _ordered(old):
+            dropped = _to_set(old[m]) & ~_to_set(target.rules.get(m, ""))
             if dropped:
-                out.append((*m, _str(dropped), target.default_allow))
-        for m in sorted(target.rules, key=lambda m: (m[1], m[2], m[0])):
-            gained = _set(target.rules[m]) & ~_set(old.get(m, ""))
+                out.append((*m, _from_set(dropped), target.default_allow))
+        for m in _ordered(target.rules):
+            gained = _to_set(target.rules[m]) & ~_to_set(old.get(m, ""))
             if gained:
-                out.append((*m, _str(gained), not target.default_allow))
+                out.append((*m, _from_set(gained), not target.default_allow))
         return out
 
 
-def build(rules: list[tuple]) -> Emulator:
-    """The state a fresh whitelist reaches after `rules` (runc's buildEmulator)."""
+def build(rules: list[Rule]) -> Emulator:
+    """The state a config's rules describe (runc's buildEmulator): starting from a whitelist,
+    so a config without a deny-all still cannot reach devices it does not list."""
     emu = Emulator(default_allow=False)
     for r in rules:
         emu.apply(r)
     return emu
 
 
-def _num(s: str, line: str) -> int:
-    if s == "*":
+def _number(field: str, what: str) -> int:
+    """strconv.ParseUint(field, 10, 32): ASCII digits only (no sign), at most 2^32-1."""
+    if field == "*":
         return WILDCARD
-    if not s.isdigit():
-        raise RuntimeErr(f"devices.list: invalid line {line!r}")
-    return int(s)
+    if not (field.isascii() and field.isdigit()) or int(field) > _U32_MAX:
+        raise ValueError(f"invalid {what} number: {field!r}")
+    return int(field)
+
+
+def _parse_line(line: str) -> Rule | None:
+    """runc's parseLine; None for an "a" line, which in devices.list means allow-all.
+
+    Fields are split at runs of ' ' and ':' (Go's FieldsFunc), so this is exactly as lenient
+    as runc about spacing, and as strict about everything else."""
+    fields = [f for f in line.replace(":", " ").split(" ") if f]
+    if len(fields) != 4:
+        raise ValueError(f"malformed devices.list rule {line}")
+    kind, major, minor, perms = fields
+    if kind == "a":
+        # runc does not look at the rest of the line either
+        return None
+    if kind not in ("b", "c"):
+        raise ValueError(f"unknown device type {kind!r}")
+    ma, mi = _number(major, "major"), _number(minor, "minor")
+    # the kernel writes perms canonically, so anything else (unknown or repeated letters, another
+    # order, nothing) means this is not a devices.list
+    if not perms or perms != _from_set(_to_set(perms)):
+        raise ValueError(f"parse access mode: contained unknown modes or is empty: {perms!r}")
+    return (kind, ma, mi, perms, True)
 
 
 def from_list(text: str) -> Emulator:
-    """The current state from a cgroup v1 devices.list: "a *:* rwm" means allow-all (a
-    blacklist whose deny rules the kernel does not list); anything else is a whitelist."""
+    """The current state from a cgroup v1 devices.list (runc's EmulatorFromList).
+
+    Every line is an allow rule; "a *:* rwm" means a blacklist whose deny rules the kernel does
+    not list, so such a cgroup is only ever known as "allow all". Errors are RuntimeErr: the
+    text comes from the kernel, not from the config."""
     emu = Emulator(default_allow=False)
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        parts = line.split(" ")
-        if len(parts) != 3 or parts[0] not in ("a", "b", "c") or ":" not in parts[1]:
-            raise RuntimeErr(f"devices.list: invalid line {line!r}")
-        perms = parts[2]
-        if not perms or any(ch not in "rwm" for ch in perms):
-            raise RuntimeErr(f"devices.list: invalid permissions in {line!r}")
-        ma, _, mi = parts[1].partition(":")
-        major, minor = _num(ma, line), _num(mi, line)
-        if parts[0] == "a":  # only ever "a *:* rwm": the cgroup allows everything
-            emu.default_allow = True
-            emu.rules = {}
-            continue
-        if emu.default_allow:  # as runc's addLine: an allow in blacklist mode removes a deny
-            emu._rm((parts[0], major, minor), perms)
-            continue
-        emu._add((parts[0], major, minor), perms)
+    lines = text.split("\n")
+    if lines[-1] == "":  # bufio.Scanner: a final newline does not start another line
+        lines.pop()
+    for line in lines:
+        line = line.removesuffix("\r")  # bufio.ScanLines drops a trailing CR too
+        try:
+            rule = _parse_line(line)
+        except ValueError as e:
+            raise RuntimeErr(f"devices.list: error parsing line {line!r}: {e}") from None
+        try:
+            emu.apply(rule if rule is not None else ("a", WILDCARD, WILDCARD, "rwm", True))
+        except ConfigError as e:
+            raise RuntimeErr(f"devices.list: error adding rule {line!r}: {e}") from None
     return emu
 
 
-def cgroup_string(rule: tuple) -> str:
-    t, major, minor, perms = rule[0], rule[1], rule[2], rule[3]
+def cgroup_string(rule: Rule) -> str:
+    """The line written to devices.allow/deny (runc's Rule.CgroupString)."""
+    kind, major, minor, perms = rule[0], rule[1], rule[2], rule[3]
     ma = "*" if major == WILDCARD else str(major)
     mi = "*" if minor == WILDCARD else str(minor)
-    return f"{t} {ma}:{mi} {perms}"
+    return f"{kind} {ma}:{mi} {perms}"
 
 
-def rules_from_spec(spec_rules: list[dict]) -> list[tuple]:
-    """OCI linux.resources.devices -> rules, with runc's defaults (type "a", wildcard numbers)
-    and its error for an empty access string."""
-    out = []
+def rules_from_spec(spec_rules: list[dict]) -> list[Rule]:
+    """OCI linux.resources.devices as runc 1.1.5's specconv reads it: type defaults to "a",
+    major/minor to "*", access must not be empty (checked before the type, as runc does) and
+    is otherwise passed on as written (the emulator ignores letters other than r, w, m)."""
+    out: list[Rule] = []
     for i, d in enumerate(spec_rules):
-        t = d.get("type") or "a"
-        if t not in ("a", "b", "c"):
-            raise ConfigError(f"linux.resources.devices[{i}].type: invalid cgroup device {t!r}")
-        access = d.get("access") or ""
-        if not access:
-            raise ConfigError(f"linux.resources.devices[{i}].access: cannot be empty")
+        kind = d.get("type") or "a"
         major = d.get("major")
         minor = d.get("minor")
+        access = d.get("access") or ""
+        if not access:
+            raise ConfigError(
+                f"linux.resources.devices[{i}].access: device access at {i} field cannot be empty"
+            )
+        if kind not in _TYPES:
+            raise ConfigError(
+                f"linux.resources.devices[{i}].type: invalid cgroup device type {kind!r}"
+            )
         out.append(
             (
-                t,
+                kind,
                 WILDCARD if major is None else major,
                 WILDCARD if minor is None else minor,
                 access,
