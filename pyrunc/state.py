@@ -97,14 +97,19 @@ def status(root: str, st: dict) -> str:
         return "stopped"
     if os.path.exists(os.path.join(root, st["id"], FIFO)):
         return "created"
-    fz = st.get("cgroup", {}).get("freezer")
-    if fz:
-        try:
+    paths = st.get("cgroup", {})
+    fz = paths.get("freezer")
+    try:
+        if fz:
             with open(fz + "/freezer.state", "rb") as f:
                 if f.read().strip() in (b"FROZEN", b"FREEZING"):
                     return "paused"
-        except OSError:
-            pass
+        elif paths.get("unified"):  # cgroup v2: the freezer is cgroup.freeze
+            with open(paths["unified"] + "/cgroup.freeze", "rb") as f:
+                if f.read().strip() == b"1":
+                    return "paused"
+    except OSError:
+        pass
     return "running"
 
 

@@ -41,6 +41,12 @@ ffibuilder.cdef(
     int pyrunc_open_tree(int dirfd, const char *path, unsigned int flags);
     int pyrunc_move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path,
                           unsigned int flags);
+    int pyrunc_bpf_prog_load(const void *insns, unsigned int insn_cnt, const char *license,
+                             char *log, unsigned int log_size);
+    int pyrunc_bpf_prog_attach(int cgroup_fd, int prog_fd, unsigned int flags, int replace_fd);
+    int pyrunc_bpf_prog_detach(int cgroup_fd, int prog_fd);
+    int pyrunc_bpf_prog_query(int cgroup_fd, uint32_t *ids, unsigned int *count);
+    int pyrunc_bpf_prog_get_fd_by_id(uint32_t id);
     """
 )
 
@@ -60,6 +66,7 @@ ffibuilder.set_source(
     #include <sys/socket.h>
     #include <net/if.h>
     #include <linux/capability.h>
+    #include <linux/bpf.h>
     #include <termios.h>
 
     #ifndef SYS_openat2
@@ -76,6 +83,10 @@ ffibuilder.set_source(
     #endif
     #ifndef SYS_mount_setattr
     #define SYS_mount_setattr 442
+    #endif
+
+    #ifndef SYS_bpf
+    #define SYS_bpf 321
     #endif
 
     struct pyrunc_open_how { uint64_t flags, mode, resolve; };
@@ -103,6 +114,58 @@ ffibuilder.set_source(
     int pyrunc_move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path,
                           unsigned int flags) {
         return syscall(SYS_move_mount, from_dfd, from_path, to_dfd, to_path, flags);
+    }
+    /* bpf(2) for cgroup device programs only: the attach type is always BPF_CGROUP_DEVICE. */
+    int pyrunc_bpf_prog_load(const void *insns, unsigned int insn_cnt, const char *license,
+                             char *log, unsigned int log_size) {
+        union bpf_attr a;
+        memset(&a, 0, sizeof(a));
+        a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+        a.insns = (uint64_t)(uintptr_t)insns;
+        a.insn_cnt = insn_cnt;
+        a.license = (uint64_t)(uintptr_t)license;
+        if (log && log_size) {
+            a.log_buf = (uint64_t)(uintptr_t)log;
+            a.log_size = log_size;
+            a.log_level = 1;
+        }
+        return syscall(SYS_bpf, BPF_PROG_LOAD, &a, sizeof(a));
+    }
+    int pyrunc_bpf_prog_attach(int cgroup_fd, int prog_fd, unsigned int flags, int replace_fd) {
+        union bpf_attr a;
+        memset(&a, 0, sizeof(a));
+        a.target_fd = cgroup_fd;
+        a.attach_bpf_fd = prog_fd;
+        a.attach_type = BPF_CGROUP_DEVICE;
+        a.attach_flags = flags;
+        a.replace_bpf_fd = replace_fd;
+        return syscall(SYS_bpf, BPF_PROG_ATTACH, &a, sizeof(a));
+    }
+    int pyrunc_bpf_prog_detach(int cgroup_fd, int prog_fd) {
+        union bpf_attr a;
+        memset(&a, 0, sizeof(a));
+        a.target_fd = cgroup_fd;
+        a.attach_bpf_fd = prog_fd;
+        a.attach_type = BPF_CGROUP_DEVICE;
+        return syscall(SYS_bpf, BPF_PROG_DETACH, &a, sizeof(a));
+    }
+    int pyrunc_bpf_prog_query(int cgroup_fd, uint32_t *ids, unsigned int *count) {
+        union bpf_attr a;
+        int r;
+        memset(&a, 0, sizeof(a));
+        a.query.target_fd = cgroup_fd;
+        a.query.attach_type = BPF_CGROUP_DEVICE;
+        a.query.prog_ids = (uint64_t)(uintptr_t)ids;
+        a.query.prog_cnt = *count;
+        r = syscall(SYS_bpf, BPF_PROG_QUERY, &a, sizeof(a));
+        *count = a.query.prog_cnt; /* the real number, also on ENOSPC */
+        return r;
+    }
+    int pyrunc_bpf_prog_get_fd_by_id(uint32_t id) {
+        union bpf_attr a;
+        memset(&a, 0, sizeof(a));
+        a.prog_id = id;
+        return syscall(SYS_bpf, BPF_PROG_GET_FD_BY_ID, &a, sizeof(a));
     }
     int pyrunc_capget(uint32_t *d) {
         struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };

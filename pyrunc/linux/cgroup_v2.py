@@ -148,8 +148,9 @@ def _devices(path: str, spec_rules: list[dict]) -> None:
     from pyrunc.linux import bpf_devices, devices_emulator
     from pyrunc.linux.cgroup_v1 import device_rules
 
-    emu = devices_emulator.build(device_rules(spec_rules))
-    bpf_devices.apply(path, emu.rule_list(), emu.is_blacklist())
+    rules = device_rules(spec_rules)
+    emu = devices_emulator.build(rules)
+    bpf_devices.apply(path, emu.rule_list(), emu.is_blacklist(), config_rules=rules)
 
 
 def rdma_line(dev: str, lim: dict) -> str:

@@ -6,6 +6,7 @@ deal in Python exceptions only and error messages can name the file involved.
 
 from __future__ import annotations
 
+import errno
 import os
 
 from pyrunc.linux._sys import ffi, lib
@@ -86,6 +87,10 @@ OPEN_TREE_CLONE = 1
 OPEN_TREE_CLOEXEC = 0o2000000
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOVE_MOUNT_T_EMPTY_PATH = 0x40
+
+# bpf(2) BPF_PROG_ATTACH flags
+BPF_F_ALLOW_MULTI = 1 << 1
+BPF_F_REPLACE = 1 << 2
 
 
 def _check(ret: int, what: str, path: str | None = None) -> int:
@@ -228,3 +233,46 @@ def move_mount(from_fd: int, to_fd: int) -> None:
     """Attach the detached mount from_fd (from open_tree) onto the directory/file to_fd."""
     flags = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH
     _check(lib.pyrunc_move_mount(from_fd, b"", to_fd, b"", flags), "move_mount")
+
+
+def bpf_prog_load(insns: bytes, license: str, log_size: int = 0) -> int:
+    """Load a BPF_PROG_TYPE_CGROUP_DEVICE program; return its fd. With log_size, the verifier's
+    log is asked for and, on failure, becomes the end of the OSError's message (callers load
+    without it first, as cilium/ebpf does: a log buffer costs kernel memory and can itself
+    fail the load with ENOSPC)."""
+    log = ffi.new("char[]", log_size) if log_size else ffi.NULL
+    fd = lib.pyrunc_bpf_prog_load(
+        ffi.from_buffer(insns), len(insns) // 8, _b(license), log, log_size
+    )
+    if fd < 0 and log_size:
+        err = ffi.errno
+        text = ffi.string(log).decode(errors="replace").strip()
+        raise OSError(
+            err, f"bpf(BPF_PROG_LOAD): {os.strerror(err)}" + (f": {text}" if text else "")
+        )
+    return _check(fd, "bpf(BPF_PROG_LOAD)")
+
+
+def bpf_prog_attach(cgroup_fd: int, prog_fd: int, flags: int, replace_fd: int = 0) -> None:
+    """Attach as BPF_CGROUP_DEVICE; replace_fd is the program BPF_F_REPLACE swaps out."""
+    _check(
+        lib.pyrunc_bpf_prog_attach(cgroup_fd, prog_fd, flags, replace_fd), "bpf(BPF_PROG_ATTACH)"
+    )
+
+
+def bpf_prog_detach(cgroup_fd: int, prog_fd: int) -> None:
+    _check(lib.pyrunc_bpf_prog_detach(cgroup_fd, prog_fd), "bpf(BPF_PROG_DETACH)")
+
+
+def bpf_prog_query(cgroup_fd: int, size: int = 64) -> tuple[list[int], int]:
+    """Ids of the BPF_CGROUP_DEVICE programs attached to the cgroup (at most `size`) and how many
+    there are: more than `size` is not an error here (the kernel's ENOSPC), ask again."""
+    ids = ffi.new("uint32_t[]", max(size, 1))
+    count = ffi.new("unsigned int *", size)
+    if lib.pyrunc_bpf_prog_query(cgroup_fd, ids, count) < 0 and ffi.errno != errno.ENOSPC:
+        _check(-1, "bpf(BPF_PROG_QUERY)")
+    return [ids[i] for i in range(min(size, count[0]))], count[0]
+
+
+def bpf_prog_get_fd_by_id(prog_id: int) -> int:
+    return _check(lib.pyrunc_bpf_prog_get_fd_by_id(prog_id), "bpf(BPF_PROG_GET_FD_BY_ID)")
