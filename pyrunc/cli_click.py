@@ -49,6 +49,8 @@ def version_text() -> str:
 def _flag_lines(flags: tuple) -> list[str]:
     cols = []
     for names, kind, default, help_ in flags:
+        if help_ is None:  # hidden
+            continue
         v = " value" if kind != "bool" else ""
         left = ", ".join(n + v for n in names)
         if default not in (None, "", False) or (kind == "int" and default is not None):
@@ -114,9 +116,11 @@ class _Group(click.Group):
         formatter.write(main_help())
 
 
-def _option(names: tuple, kind: str, default: object, help_: str) -> click.Option:
+def _option(names: tuple, kind: str, default: object, help_: str | None) -> click.Option:
     decls = [n if n.startswith("--") or len(n) == 2 else "-" + n for n in names]
     key = names[0].lstrip("-").replace("-", "_")
+    if help_ is None:
+        return click.Option([*decls, key], default=default, hidden=True)
     if kind == "bool":
         return click.Option([*decls, key], is_flag=True, default=False, help=help_)
     if kind == "list":

@@ -390,6 +390,8 @@ COMMANDS: dict[str, tuple] = {
             ),
             (("--cpuset-cpus",), "str", "", "CPU(s) to use"),
             (("--cpuset-mems",), "str", "", "Memory node(s) to use"),
+            (("--kernel-memory",), "str", "", None),  # hidden, as in runc: obsoleted
+            (("--kernel-memory-tcp",), "str", "", None),
             (("--memory",), "str", "", "Memory limit (in bytes)"),
             (("--memory-reservation",), "str", "", "Memory reservation or soft_limit (in bytes)"),
             (

@@ -28,6 +28,8 @@ FLAGS = {
     "memory": ("memory", "limit", "ram"),
     "memory_reservation": ("memory", "reservation", "ram"),
     "memory_swap": ("memory", "swap", "ram"),
+    "kernel_memory": ("memory", "kernel", "ram"),
+    "kernel_memory_tcp": ("memory", "kernelTCP", "ram"),
     "pids_limit": ("pids", "limit", "int"),
 }
 SECTIONS = {
@@ -111,6 +113,11 @@ def update(root: str, cid: str, o: dict) -> None:
             raise RuntimeErr("container not running")
         changes = _from_document(o["resources"]) if o["resources"] else _from_flags(o)
         mem = changes.get("memory", {})
+        kmem = [mem.pop("kernel", 0), mem.pop("kernelTCP", 0)]  # obsolete: ignored, as runc
+        if any(kmem):
+            from pyrunc import log
+
+            log.warn("Kernel memory settings are ignored and will be removed")
         if mem.get("limit") == -1 and "swap" not in mem:
             mem["swap"] = -1  # an unlimited memory limit lifts the memory+swap limit too
         config = st.get("config") or {}

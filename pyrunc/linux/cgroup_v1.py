@@ -109,10 +109,6 @@ def devices(paths: dict[str, str], spec_rules: list[dict]) -> None:
 def _memory(paths: dict[str, str], mem: dict, update: bool) -> None:
     if not mem:
         return
-    if mem.get("kernel") or mem.get("kernelTCP"):
-        from pyrunc import log
-
-        log.warn("Kernel memory settings are ignored and will be removed")
     if mem.get("useHierarchy") is not None:
         _write(paths, "memory", "memory.use_hierarchy", int(bool(mem["useHierarchy"])))
     limit, swap = mem.get("limit") or 0, mem.get("swap") or 0

@@ -182,3 +182,17 @@ def test_update_check_before_update_refuses_a_limit_below_usage(
     assert bad.rc == 1 and "below usage" in bad.err, bad
     r = rt.cmd("exec", cid, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
     assert r.out.strip() == str(256 << 20)  # unchanged, and the container still runs
+
+
+def test_update_kernel_memory_is_ignored_with_runc_warning(rt: Runtime, bundle: Bundle) -> None:
+    """--kernel-memory is hidden and obsolete in runc 1.1: accepted, warned about, ignored."""
+    _v1()
+    cid = unique_id()
+    bundle.process["args"] = ["sleep", "1000"]
+    assert rt.create(cid, bundle).rc == 0
+    r = rt.cmd("update", "--kernel-memory", "50M", "--pids-limit", "20", cid)
+    assert r.rc == 0, r
+    assert "Kernel memory settings are ignored" in r.err
+    assert "kernel-memory" not in rt.cmd("update", "--help").out
+    r = rt.cmd("exec", cid, "cat", "/sys/fs/cgroup/pids/pids.max")
+    assert r.out.strip() == "20"
