@@ -39,18 +39,29 @@ def run_one(hook: dict, state: dict, where: str) -> None:
             close_fds=True,
         )
     except OSError as e:
-        raise RuntimeErr(f"error running {where} hook {path}: {e.strerror}") from None
+        raise _failed(where, path, e.strerror or str(e)) from None
     try:
         out, err = p.communicate(data, timeout=timeout)
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait()
-        raise RuntimeErr(f"error running {where} hook {path}: timeout after {timeout}s") from None
+        raise _failed(where, path, f"timeout after {timeout}s") from None
     except BrokenPipeError:
         out, err = p.communicate()
+    if p.returncode < 0:  # Go's exec says "signal: bad system call"
+        import signal
+
+        desc = signal.strsignal(-p.returncode) or f"signal {-p.returncode}"
+        raise _failed(where, path, f"signal: {desc[0].lower()}{desc[1:]}", out, err)
     if p.returncode != 0:
-        raise RuntimeErr(
-            f"error running {where} hook {path}: exit status {p.returncode}, "
-            f"stdout: {out.decode(errors='replace').strip()}, "
-            f"stderr: {err.decode(errors='replace').strip()}"
-        )
+        raise _failed(where, path, f"exit status {p.returncode}", out, err)
+
+
+def _failed(where: str, path: str, why: str, out: bytes = b"", err: bytes = b"") -> RuntimeErr:
+    """runc's wording ("error running hook: exit status 1, stdout: ..., stderr: ...", which
+    tools match on), prefixed with which hook it was."""
+    return RuntimeErr(
+        f"{where} hook {path}: error running hook: {why}, "
+        f"stdout: {out.decode(errors='replace').strip()}, "
+        f"stderr: {err.decode(errors='replace').strip()}"
+    )

@@ -295,6 +295,15 @@ def finalize(plan) -> str:  # noqa: ANN001
             f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror}"
         ) from None
     _fix_stdio(uid)
+    # no runtime fd survives the execve; marked now, before a seccomp profile that may not
+    # know close_range(2) (it only takes effect at execve: the fds still work until then)
+    S.close_range(3 + plan.preserve_fds + plan.listen_fds, 0xFFFFFFFF, S.CLOSE_RANGE_CLOEXEC)
+    nnp = bool(proc.get("noNewPrivileges"))
+    if plan.seccomp is not None and not nnp:
+        # without no_new_privs loading a filter needs CAP_SYS_ADMIN: before the caps go
+        from pyrunc.linux import seccomp
+
+        seccomp.load(plan.seccomp)
     capabilities.drop_bounding(plan.caps.bounding)
     S.prctl(S.PR_SET_KEEPCAPS, 1)
     groups = list(user.get("additionalGids") or [])
@@ -316,9 +325,14 @@ def finalize(plan) -> str:  # noqa: ANN001
             raise RuntimeErr(
                 f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror}"
             ) from None
-    if proc.get("noNewPrivileges"):
+    exe = lookpath(proc.get("args") or [], env)
+    if nnp:
         S.prctl(S.PR_SET_NO_NEW_PRIVS, 1)
-    return lookpath(proc.get("args") or [], env)
+        if plan.seccomp is not None:  # as late as possible: fewer syscalls run under it
+            from pyrunc.linux import seccomp
+
+            seccomp.load(plan.seccomp)
+    return exe
 
 
 def _fix_stdio(uid: int) -> None:
@@ -369,7 +383,6 @@ def _wait_fifo_and_exec(plan, exe: str) -> None:  # noqa: ANN001
             from pyrunc import hooks as hk
 
             hk.run_list(plan.hooks["startContainer"], plan.hook_state("created"), "startContainer")
-        S.close_range(3 + plan.preserve_fds + plan.listen_fds, 0xFFFFFFFF, S.CLOSE_RANGE_CLOEXEC)
         env = plan.env
         os.execve(exe, plan.process.get("args"), dict(_env_pairs(env)))
     except BaseException as e:

@@ -40,6 +40,7 @@ class Plan:
         "listen_fds",
         "cgroup_joined",
         "bind_fds",
+        "seccomp",
     )
 
     def __init__(self, cid: str, bundle: str, rootfs: str, config: dict) -> None:
@@ -69,6 +70,12 @@ class Plan:
         self.hooks: dict = config.get("hooks") or {}
         self.caps = capabilities.CapSets(self.process.get("capabilities"))
         self.env: list[str] = list(self.process.get("env") or [])
+        self.seccomp: object = None
+        if lx.get("seccomp"):
+            # compiled here, before any fork: a bad profile fails with nothing to undo
+            from pyrunc.linux import seccomp
+
+            self.seccomp = seccomp.build(lx["seccomp"])
         rlimits.check(self.process.get("rlimits") or [])
         ns_types = {ns.get("type") for ns in lx.get("namespaces") or []}
         sysctl.check(lx.get("sysctl") or {}, ns_types, self.join)
