@@ -1,7 +1,7 @@
 """`features`: what this build really supports (runtime-spec features document, runc's shape).
 
-Only what is implemented is claimed: seccomp, AppArmor and SELinux arrive with the security issue,
-the systemd cgroup driver with the cgroups issue.
+Only what is implemented is claimed: seccomp when libseccomp's bindings are installed (without
+SCMP_ACT_NOTIFY, which needs the agent hand-off), no AppArmor, SELinux or systemd cgroup driver.
 """
 
 from __future__ import annotations
@@ -27,10 +27,28 @@ def features() -> dict:
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": ["CAP_" + n for n in capabilities.NAMES],
-            "cgroup": {"v1": True, "v2": False, "systemd": False, "systemdUser": False},
-            "seccomp": {"enabled": False},
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
+            "seccomp": _seccomp(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },
         "annotations": {"org.opencontainers.runc.commit": f"pyrunc-{__version__}"},
+    }
+
+
+def _seccomp() -> dict:
+    from pyrunc.errors import RuntimeErr
+    from pyrunc.linux import seccomp
+
+    try:
+        L = seccomp.lib()
+    except RuntimeErr:
+        return {"enabled": False}
+    acts = ["ALLOW", "ERRNO", "KILL", "KILL_PROCESS", "KILL_THREAD", "LOG", "TRACE", "TRAP"]
+    arches = sorted(a for a in dir(L.Arch) if a.isupper() and a != "NATIVE")
+    return {
+        "enabled": True,
+        "actions": ["SCMP_ACT_" + a for a in acts],
+        "operators": sorted(seccomp._OPS),
+        "archs": ["SCMP_ARCH_" + a for a in arches],
     }

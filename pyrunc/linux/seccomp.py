@@ -118,6 +118,10 @@ def _add(L: ModuleType, f: object, call: dict, default: object, where: str) -> N
     if call.get("action") == "SCMP_ACT_NOTIFY" and "write" in names:
         # the init reports to the runtime with write(2): a notify on it would hang us
         raise ConfigError(f"{where}: SCMP_ACT_NOTIFY cannot be used for the write syscall")
+    if call.get("action") == "SCMP_ACT_NOTIFY":
+        # the notify fd must reach an agent at linux.seccomp.listenerPath; until that hand-off
+        # exists a notified syscall would block the container forever: refuse it clearly
+        raise ConfigError(f"{where}.action: SCMP_ACT_NOTIFY is not supported by pyrunc yet")
     if action == default:
         return  # redundant (libseccomp refuses it); runc skips it silently
     conds = []
@@ -133,8 +137,10 @@ def _add(L: ModuleType, f: object, call: dict, default: object, where: str) -> N
         conds.append(L.Arg(idx, getattr(L, op), arg.get("value", 0), arg.get("valueTwo", 0)))
     for name in names:
         try:
-            L.resolve_syscall(L.Arch.NATIVE, name)
+            nr = L.resolve_syscall(L.Arch.NATIVE, name)
         except (ValueError, RuntimeError):
+            nr = -1
+        if nr < 0:  # not a syscall this libseccomp knows (a newer profile): skip, as runc
             from pyrunc import log
 
             log.debug(f"unknown seccomp syscall {name!r} ignored")

@@ -1,0 +1,142 @@
+"""linux.seccomp, seen from inside the container: what the kernel lets its processes do."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from harness import Bundle, Runtime, unique_id
+
+pytestmark = pytest.mark.integration
+
+ARCHES = ["SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_X86_64"]
+
+
+def _profile(
+    bundle: Bundle, *rules: dict, default: str = "SCMP_ACT_ALLOW", **extra: object
+) -> None:
+    bundle.linux["seccomp"] = {
+        "defaultAction": default,
+        "architectures": ARCHES,
+        "syscalls": list(rules),
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("nnp", [True, False])
+def test_errno_action_default_and_explicit(rt: Runtime, bundle: Bundle, nnp: bool) -> None:
+    """Without no_new_privs the filter is loaded while CAP_SYS_ADMIN is still held; both
+    orders must end with the same filter in force."""
+    bundle.process["noNewPrivileges"] = nnp
+    _profile(
+        bundle,
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"},
+        {"names": ["rmdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 100},
+    )
+    r = rt.run_sh(bundle, "mkdir /dev/shm/a; rmdir /dev/shm; grep Seccomp: /proc/self/status")
+    assert "Operation not permitted" in r.err, r
+    assert "Network is down" in r.err, r  # errno 100 = ENETDOWN
+    assert "Seccomp:\t2" in r.out  # SECCOMP_MODE_FILTER
+
+
+def test_kill_action_kills_with_sigsys(rt: Runtime, bundle: Bundle) -> None:
+    _profile(bundle, {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"})
+    bundle.args("mkdir", "/dev/shm/a")
+    r = rt.run(unique_id(), bundle)
+    assert r.rc == 128 + 31, r  # SIGSYS
+
+
+def test_argument_conditions(rt: Runtime, bundle: Bundle) -> None:
+    """kill(pid, 0) is refused (EACCES) by an arg condition; kill(pid, SIGCONT) is not."""
+    _profile(
+        bundle,
+        {
+            "names": ["kill"],
+            "action": "SCMP_ACT_ERRNO",
+            "errnoRet": 13,
+            "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}],
+        },
+    )
+    r = rt.run_sh(bundle, "kill -0 1; echo zero=$?; kill -CONT 1; echo cont=$?")
+    assert "zero=1" in r.out and "cont=0" in r.out, r
+    assert "Permission denied" in r.err, r
+
+
+def test_exec_gets_the_filter_too(rt: Runtime, bundle: Bundle) -> None:
+    cid = unique_id()
+    _profile(bundle, {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"})
+    bundle.args("sleep", "1000")
+    bundle.save()
+    assert rt.detached("run", "-d", "-b", str(bundle.path), cid, cid=cid).rc == 0
+    r = rt.cmd("exec", cid, "sh", "-c", "mkdir /dev/shm/b; grep Seccomp: /proc/self/status")
+    assert "Operation not permitted" in r.err, r
+    assert "Seccomp:\t2" in r.out
+
+
+def test_unknown_syscall_names_are_ignored(rt: Runtime, bundle: Bundle) -> None:
+    """As runc: a name this libseccomp does not know is skipped (a newer profile on an older
+    host), the rest of the rule still applies."""
+    _profile(
+        bundle, {"names": ["no_such_syscall_x", "mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}
+    )
+    r = rt.run_sh(bundle, "mkdir /dev/shm/c")
+    assert r.rc == 1 and "Operation not permitted" in r.err, r
+
+
+def test_start_container_hook_runs_under_the_filter(rt: Runtime, bundle: Bundle) -> None:
+    _profile(bundle, {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"})
+    bundle.config["hooks"] = {
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "mkdir /dev/shm/foo"]}]
+    }
+    bundle.args("true")
+    r = rt.run(unique_id(), bundle)
+    assert r.rc != 0
+    assert "error running hook" in r.err and "bad system call" in r.err, r
+
+
+@pytest.mark.parametrize(
+    ("seccomp", "msg"),
+    [
+        ({"defaultAction": "SCMP_ACT_NOPE"}, "linux.seccomp.defaultAction"),
+        (
+            {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]},
+            "linux.seccomp.architectures[0]: unknown architecture",
+        ),
+        (
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [
+                    {
+                        "names": ["kill"],
+                        "action": "SCMP_ACT_ERRNO",
+                        "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_ISH"}],
+                    }
+                ],
+            },
+            "linux.seccomp.syscalls[0].args[0].op",
+        ),
+        ({"defaultAction": "SCMP_ACT_NOTIFY"}, "cannot be used as default action"),
+        (
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": "/run/none.sock",
+                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}],
+            },
+            "linux.seccomp.syscalls[0].action: SCMP_ACT_NOTIFY is not supported",
+        ),
+        (
+            {"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_WHATEVER"]},
+            "linux.seccomp.flags[0]: unknown flag",
+        ),
+    ],
+)
+def test_bad_profiles_fail_cleanly(rt: Runtime, bundle: Bundle, seccomp: dict, msg: str) -> None:
+    bundle.linux["seccomp"] = seccomp
+    cid = unique_id()
+    before = set(os.listdir("/sys/fs/cgroup/pids"))
+    r = rt.run(cid, bundle)
+    assert r.rc == 1
+    assert msg in r.err and len(r.err.strip().splitlines()) == 1, r
+    assert "Traceback" not in r.err
+    assert not (rt.root / cid).exists()
+    assert set(os.listdir("/sys/fs/cgroup/pids")) <= before  # no cgroup left
