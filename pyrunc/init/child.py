@@ -325,6 +325,7 @@ def finalize(plan) -> str:  # noqa: ANN001
             raise RuntimeErr(
                 f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror}"
             ) from None
+    _check_cwd_inside(cwd)
     exe = lookpath(proc.get("args") or [], env)
     if nnp:
         S.prctl(S.PR_SET_NO_NEW_PRIVS, 1)
@@ -333,6 +334,21 @@ def finalize(plan) -> str:  # noqa: ANN001
 
             seccomp.load(plan.seccomp)
     return exe
+
+
+def _check_cwd_inside(cwd: str) -> None:
+    """CVE-2024-21626 class: a cwd of /proc/self/fd/N through any fd open here (the caller's,
+    inherited, or ours) could land outside the container's root. The kernel knows: getcwd(2)
+    reports such a directory as "(unreachable)", which glibc turns into ENOENT."""
+    try:
+        here = os.getcwd()
+    except OSError:
+        here = "(unreachable)"
+    if not here.startswith("/"):
+        raise RuntimeErr(
+            f"process.cwd {cwd!r}: the working directory is outside the container's root "
+            "-- possible container breakout detected"
+        )
 
 
 def _fix_stdio(uid: int) -> None:
