@@ -9,6 +9,7 @@ the runtime prints one clear error and cleans up; nothing here prints a tracebac
 
 from __future__ import annotations
 
+import errno
 import os
 
 from pyrunc.errors import RuntimeErr, oserror_text
@@ -205,18 +206,40 @@ def exec_stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
 
 
 def _console(plan) -> None:  # noqa: ANN001
-    master, slave = os.openpty()
+    try:
+        master, slave = os.openpty()
+    except OSError as e:
+        raise RuntimeErr(
+            f"process.terminal: cannot allocate a pty in the container: openpty: {e.strerror} "
+            "(is devpts mounted at /dev/pts, with /dev/ptmx?)"
+        ) from None
     size = plan.process.get("consoleSize")
     if size and size.get("height") and size.get("width"):
         S.set_winsize(master, size["height"], size["width"])
     slave_path = os.ttyname(slave)
     if not plan.is_exec:
         try:
-            fd = os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+            # no symlink anywhere on the way (CVE-2025-52565 class): a container-made
+            # /dev/console -> /proc/... must not get the pty bound over a procfs file
+            root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                fd = S.openat2(
+                    root,
+                    "dev/console",
+                    os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW,
+                    S.RESOLVE_NO_SYMLINKS,
+                    0o600,
+                )
+            finally:
+                os.close(root)
             os.close(fd)
             S.mount(slave_path, "/dev/console", None, S.MS_BIND)
-        except OSError:
-            pass
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise RuntimeErr(
+                    "/dev/console in the container is a symlink -- refusing to mount the "
+                    "console over it (possible attack)"
+                ) from None
     S.send_fd(plan.console_fd, master, "/dev/ptmx")
     os.close(master)
     os.close(plan.console_fd)

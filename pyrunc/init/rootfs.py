@@ -8,6 +8,7 @@ read-only paths, read-only /dev and root.
 from __future__ import annotations
 
 import os
+import stat
 
 from pyrunc.errors import RuntimeErr
 from pyrunc.linux import cgroups, devices, mountinfo, mounts
@@ -184,11 +185,14 @@ def finish(plan) -> None:  # noqa: ANN001
     """After '/' is the rootfs: masked and read-only paths, read-only /dev and root."""
     lx = plan.config.get("linux", {})
     rootfd = os.open("/", S.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    null = -1
     try:
         for p in lx.get("readonlyPaths") or []:
             _readonly(rootfd, p)
         for p in lx.get("maskedPaths") or []:
-            _mask(rootfd, p)
+            if null < 0:
+                null = _null_device(rootfd)
+            _mask(rootfd, p, null)
         for m in plan.config.get("mounts") or []:
             if os.path.normpath("/" + m["destination"].lstrip("/")) == "/dev" and "ro" in (
                 m.get("options") or []
@@ -196,6 +200,8 @@ def finish(plan) -> None:  # noqa: ANN001
                 mounts.remount("/dev", _flags_of(m) | S.MS_RDONLY)
     finally:
         os.close(rootfd)
+        if null >= 0:
+            os.close(null)
     if plan.config.get("root", {}).get("readonly"):
         mounts.remount("/", S.MS_RDONLY)
 
@@ -224,7 +230,29 @@ def _readonly(rootfd: int, path: str) -> None:
         os.close(fd)
 
 
-def _mask(rootfd: int, path: str) -> None:
+def _null_device(rootfd: int) -> int:
+    """The container's /dev/null, checked to be the null device (char 1:3), as an O_PATH fd.
+
+    CVE-2025-31133 class: /dev/null can come from the image (no /dev tmpfs) or be a symlink;
+    masking with "whatever /dev/null is" would bind e.g. /proc/sys/kernel/core_pattern over a
+    masked path and hand the container a writable host-global file."""
+    try:
+        fd = mounts.open_in_root(rootfd, "dev/null")
+    except OSError as e:
+        raise RuntimeErr(
+            f"linux.maskedPaths: cannot open /dev/null to mask with: {e.strerror}"
+        ) from None
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise RuntimeErr(
+            "linux.maskedPaths: the container's /dev/null is not the null device (char 1:3) "
+            "-- refusing to mask with it (possible attack)"
+        )
+    return fd
+
+
+def _mask(rootfd: int, path: str, null: int) -> None:
     try:
         fd = mounts.open_in_root(rootfd, path)
     except (FileNotFoundError, NotADirectoryError):
@@ -234,6 +262,6 @@ def _mask(rootfd: int, path: str) -> None:
         if os.path.isdir(p):
             S.mount("tmpfs", p, "tmpfs", S.MS_RDONLY, None)
         else:
-            S.mount("/dev/null", p, None, S.MS_BIND)
+            S.mount(mounts.fd_path(null), p, None, S.MS_BIND)
     finally:
         os.close(fd)

@@ -8,6 +8,7 @@ fds of its own reach the container process.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -105,3 +106,61 @@ def test_cwd_through_an_inherited_fd_is_refused(
     assert MARK not in p.stdout, p
     assert p.returncode != 0
     assert "outside the container's root" in p.stderr, p
+
+
+def _image_dev(bundle: Bundle) -> None:
+    """No /dev tmpfs: /dev comes from the image, as the container's author made it."""
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] != "/dev"]
+    bundle.config["root"]["readonly"] = False
+
+
+def test_masked_path_cannot_be_redirected_through_dev_null(rt: Runtime, bundle: Bundle) -> None:
+    """CVE-2025-31133 class: the image's /dev/null is a symlink to
+    /proc/sys/kernel/core_pattern (host-global). A runtime that masks with "/dev/null" by path
+    binds core_pattern over the masked /proc/keys, writable (this was pyrunc before the fix:
+    the container wrote through it). Now the run is refused. The container writes the host's
+    current value back, so even a failing run changes nothing."""
+    _image_dev(bundle)
+    dev = bundle.path / "rootfs" / "dev"
+    (dev / "null").unlink(missing_ok=True)
+    (dev / "null").symlink_to("/proc/sys/kernel/core_pattern")
+    bundle.linux["maskedPaths"] = ["/proc/keys"]
+    bundle.linux["readonlyPaths"] = ["/proc/sys"]
+    current = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+    bundle.sh(f"echo '{current}' > /proc/keys && echo WROTE-HOST-FILE; true")
+    r = rt.run(unique_id(), bundle)
+    assert "WROTE-HOST-FILE" not in r.out, r
+    assert r.rc == 1 and "/dev/null is not the null device" in r.err, r
+
+
+def test_console_cannot_be_bound_through_a_symlink(
+    rt: Runtime, bundle: Bundle, short_tmp: Path
+) -> None:
+    """CVE-2025-52565 class: the image's /dev/console is a symlink into /proc; the pty must
+    not be bind-mounted over what it points at. The create fails with a clear error."""
+    _image_dev(bundle)
+    dev = bundle.path / "rootfs" / "dev"
+    (dev / "console").unlink(missing_ok=True)
+    (dev / "console").symlink_to("/proc/sys/kernel/core_pattern")
+    (dev / "pts").mkdir(exist_ok=True)  # the config mounts devpts there; ptmx points in
+    (dev / "ptmx").unlink(missing_ok=True)
+    (dev / "ptmx").symlink_to("pts/ptmx")
+    bundle.process["terminal"] = True
+    bundle.args("true")
+    bundle.save()
+    sock_path = str(short_tmp / "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    srv.settimeout(20)
+    cid = unique_id()
+    rt.ids.append(cid)
+    try:
+        r = rt.detached(
+            "create", "-b", str(bundle.path), "--console-socket", sock_path, cid, cid=cid
+        )
+    finally:
+        srv.close()
+    assert r.rc == 1, r
+    assert "/dev/console in the container is a symlink" in r.err, r
+    assert not (rt.root / cid).exists()
