@@ -164,3 +164,69 @@ def test_console_cannot_be_bound_through_a_symlink(
     assert r.rc == 1, r
     assert "/dev/console in the container is a symlink" in r.err, r
     assert not (rt.root / cid).exists()
+
+
+SUID_SRC = r"""
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/mount.h>
+int main(void) {
+    int m = mount("none", "/tmp", "tmpfs", 0, NULL);
+    printf("euid=%d mount=%d\n", (int)geteuid(), m);
+    return 0;
+}
+"""
+
+
+@pytest.fixture
+def suid_probe(bundle: Bundle, tmp_path: Path) -> str:
+    """A static setuid-root program in the rootfs: reports its euid and whether it could
+    mount (CAP_SYS_ADMIN)."""
+    import shutil
+
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is needed to build the setuid probe")
+    src = tmp_path / "probe.c"
+    src.write_text(SUID_SRC)
+    out = bundle.path / "rootfs" / "suid-probe"
+    r = subprocess.run(["gcc", "-static", "-O1", "-o", str(out), str(src)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot build a static binary here: {r.stderr.decode()[-200:]}")
+    os.chown(out, 0, 0)
+    os.chmod(out, 0o4755)
+    return "/suid-probe"
+
+
+@pytest.mark.parametrize("nnp", [True, False])
+def test_no_new_privs_blocks_setuid_gain(
+    rt: Runtime, bundle: Bundle, suid_probe: str, nnp: bool
+) -> None:
+    """A uid-1000 process runs a setuid-root binary: with noNewPrivileges it stays uid 1000
+    (the kernel ignores the setuid bit); without, it becomes euid 0 -- the control case that
+    shows the probe works."""
+    bundle.process["user"] = {"uid": 1000, "gid": 1000}
+    bundle.process["noNewPrivileges"] = nnp
+    bundle.args(suid_probe)
+    r = rt.run(unique_id(), bundle)
+    assert r.rc == 0, r
+    assert r.out.split()[0] == ("euid=1000" if nnp else "euid=0"), r
+
+
+def test_bounding_set_drop_survives_setuid_root(
+    rt: Runtime, bundle: Bundle, suid_probe: str
+) -> None:
+    """Capabilities dropped from the bounding set are gone for good: even euid 0 through a
+    setuid-root binary (nnp off) cannot mount without CAP_SYS_ADMIN. The control: with
+    CAP_SYS_ADMIN in the bounding set, the same binary can."""
+    bundle.process["user"] = {"uid": 1000, "gid": 1000}
+    bundle.process["noNewPrivileges"] = False
+    bundle.config["root"]["readonly"] = False
+    bundle.args(suid_probe)
+    caps = bundle.process["capabilities"]
+    for k in caps:
+        caps[k] = [c for c in caps[k] if c != "CAP_SYS_ADMIN"]
+    r = rt.run(unique_id(), bundle)
+    assert r.out.split() == ["euid=0", "mount=-1"], r
+    caps["bounding"].append("CAP_SYS_ADMIN")
+    r = rt.run(unique_id(), bundle)
+    assert r.out.split() == ["euid=0", "mount=0"], r
