@@ -87,8 +87,33 @@ def load_config(bundle: str) -> dict:
         raise ConfigError(f"config.json: {e}") from None
     from pyrunc.validate import validate
 
-    validate(config, "config")
+    try:
+        if b"\\u" in data:  # only escapes can make NULs or lone surrogates
+            config = _clean_strings(config, "")
+        validate(config, "config")
+    except RecursionError:
+        raise ConfigError("config.json: nested too deeply") from None
     return config
+
+
+def _clean_strings(v: object, where: str) -> object:
+    """Strings as Go's decoder leaves them (a lone UTF-16 surrogate becomes U+FFFD), and no NUL
+    byte anywhere: every string may end up in a path, an argv or an environment, where the
+    kernel cannot take one; say where it is instead of failing somewhere deep."""
+    if isinstance(v, str):
+        if "\x00" in v:
+            raise ConfigError(f"config.json: {where.lstrip('.') or '(root)'}: contains a NUL byte")
+        if any("\ud800" <= c <= "\udfff" for c in v):
+            return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in v)
+        return v
+    if isinstance(v, list):
+        return [_clean_strings(x, f"{where}[{i}]") for i, x in enumerate(v)]
+    if isinstance(v, dict):
+        return {
+            _clean_strings(k, f"{where}.{k!r}"): _clean_strings(x, f"{where}.{k}")
+            for k, x in v.items()
+        }
+    return v
 
 
 def _rootfs(bundle: str, config: dict) -> str:

@@ -45,6 +45,8 @@ def loads(s: str | bytes) -> Any:
         i += 1
     try:
         obj, end = _scan(s, i)
+    except RecursionError:
+        raise JSONError("invalid JSON: nested too deeply") from None
     except (StopIteration, ValueError, SystemError):
         # Rare path: let the json package (and its import cost) produce the precise message.
         import json

@@ -51,17 +51,31 @@ def parse(nss: list[dict]) -> tuple[int, dict[str, str]]:
     return new, join
 
 
+def _open_ns(t: str, path: str) -> int:
+    """Open a namespace file named by the config without trusting the path: O_PATH first (a
+    FIFO or device there must not block or react to an open by root), check it is an nsfs
+    file, and only then open it for setns."""
+    where = f"linux.namespaces: {t} namespace path {path}"
+    try:
+        pfd = os.open(path, S.O_PATH | os.O_CLOEXEC)
+    except OSError as e:
+        raise RuntimeErr(f"{where}: {e.strerror}") from None
+    try:
+        if os.fstat(pfd).st_dev != os.stat("/proc/self/ns/mnt").st_dev:
+            raise RuntimeErr(f"{where}: not a namespace file (/proc/<pid>/ns/* or a bind of one)")
+        return os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise RuntimeErr(f"{where}: {e.strerror}") from None
+    finally:
+        os.close(pfd)
+
+
 def open_for_join(join: dict[str, str]) -> list[tuple[str, int]]:
     fds = []
     try:
         for t in JOIN_ORDER:
             if t in join:
-                try:
-                    fds.append((t, os.open(join[t], os.O_RDONLY | os.O_CLOEXEC)))
-                except OSError as e:
-                    raise RuntimeErr(
-                        f"linux.namespaces: {t} namespace path {join[t]}: {e.strerror}"
-                    ) from None
+                fds.append((t, _open_ns(t, join[t])))
     except BaseException:
         for _t, fd in fds:
             os.close(fd)
