@@ -70,6 +70,10 @@ class Plan:
         self.hooks: dict = config.get("hooks") or {}
         self.caps = capabilities.CapSets(self.process.get("capabilities"))
         self.env: list[str] = list(self.process.get("env") or [])
+        if self.process.get("apparmorProfile") or self.process.get("selinuxLabel"):
+            from pyrunc.linux import lsm
+
+            lsm.check(self.process, lx)
         self.seccomp: object = None
         if lx.get("seccomp"):
             # compiled here, before any fork: a bad profile fails with nothing to undo
