@@ -321,6 +321,10 @@ def finalize(plan) -> str:  # noqa: ANN001
     # no runtime fd survives the execve; marked now, before a seccomp profile that may not
     # know close_range(2) (it only takes effect at execve: the fds still work until then)
     S.close_range(3 + plan.preserve_fds + plan.listen_fds, 0xFFFFFFFF, S.CLOSE_RANGE_CLOEXEC)
+    if proc.get("apparmorProfile") or proc.get("selinuxLabel"):
+        from pyrunc.linux import lsm  # imported by Plan's check, before pivot_root
+
+        lsm.apply(proc)
     nnp = bool(proc.get("noNewPrivileges"))
     if plan.seccomp is not None and not nnp:
         # without no_new_privs loading a filter needs CAP_SYS_ADMIN: before the caps go
