@@ -120,6 +120,7 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
     from pyrunc.init import rootfs
 
     proc = plan.process
+    plan.report = (r, w)
     try:
         _die_on_signals()
         os.setsid()
@@ -190,6 +191,7 @@ def _die_on_signals() -> None:
 
 def exec_stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
     """A process joining a running container: console, rlimits, user, then execve."""
+    plan.report = (r, w)
     try:
         if plan.console_fd >= 0:
             os.setsid()
@@ -326,11 +328,15 @@ def finalize(plan) -> str:  # noqa: ANN001
 
         lsm.apply(proc)
     nnp = bool(proc.get("noNewPrivileges"))
+    if plan.notify_sock >= 0:
+        # the cgroup join's "go" must be read before the filter can notify read(2)
+        wait_cgroup(plan, plan.report[0])
     if plan.seccomp is not None and not nnp:
         # without no_new_privs loading a filter needs CAP_SYS_ADMIN: before the caps go
         from pyrunc.linux import seccomp
 
         seccomp.load(plan.seccomp)
+        _notify_hand_off(plan)
     capabilities.drop_bounding(plan.caps.bounding)
     S.prctl(S.PR_SET_KEEPCAPS, 1)
     groups = list(user.get("additionalGids") or [])
@@ -360,7 +366,24 @@ def finalize(plan) -> str:  # noqa: ANN001
             from pyrunc.linux import seccomp
 
             seccomp.load(plan.seccomp)
+            _notify_hand_off(plan)
     return exe
+
+
+def _notify_hand_off(plan) -> None:  # noqa: ANN001
+    """Right after the filter is in force: give its notify fd to the runtime (which passes it
+    to the agent) and wait until the agent has it, with as few syscalls as possible in
+    between -- any of them may be one the agent must answer."""
+    if plan.notify_sock < 0:
+        return
+    r, w = plan.report
+    fd = plan.seccomp.get_notify_fd()
+    S.send_fd(plan.notify_sock, fd, "seccomp")  # sendmsg; write(2) cannot be notified
+    send(w, "seccomp")
+    wait_go(r)  # a notified read(2) is answered by the agent, which has the fd by now
+    os.close(fd)  # (close(2) too: only now may it be notified)
+    os.close(plan.notify_sock)
+    plan.notify_sock = -1
 
 
 def _check_cwd_inside(cwd: str) -> None:

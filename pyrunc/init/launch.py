@@ -28,6 +28,7 @@ class Launch:
         self.plan = plan
         self.pid = 0
         self.stage1 = 0
+        self.notify = -1  # our end of the seccomp notify fd hand-off
 
 
 def start(plan: Plan, on_hooks: object = None) -> Launch:
@@ -37,6 +38,13 @@ def start(plan: Plan, on_hooks: object = None) -> Launch:
     from_child_r, from_child_w = os.pipe()
     log.debug("nsexec container setup")
     direct = plan.direct_fork()
+    notify = -1
+    if plan.seccomp is not None:
+        from pyrunc.init import seccomp_notify
+
+        if seccomp_notify.uses_notify(plan.config["linux"]["seccomp"]):
+            notify, plan.notify_sock = _socketpair()
+    launch.notify = notify
     own_pidns = _enter_pidns_for_child(plan) if direct else -1
     try:
         pid = os.fork()
@@ -57,6 +65,8 @@ def start(plan: Plan, on_hooks: object = None) -> Launch:
             os.close(own_pidns)
     os.close(to_child_r)
     os.close(from_child_w)
+    if plan.notify_sock >= 0:
+        os.close(plan.notify_sock)  # the child has it
     for fd in [fd for _t, fd in plan.join_fds] + list(plan.bind_fds.values()):
         os.close(fd)  # the child has its copies
     rd = os.fdopen(from_child_r, "rb", buffering=0)
@@ -73,7 +83,16 @@ def start(plan: Plan, on_hooks: object = None) -> Launch:
     finally:
         rd.close()
         os.close(to_child_w)
+        if launch.notify >= 0:
+            os.close(launch.notify)
     return launch
+
+
+def _socketpair() -> tuple[int, int]:
+    import socket
+
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return a.detach(), b.detach()
 
 
 def _readline(rd: object) -> bytes:
@@ -105,6 +124,11 @@ def _converse(launch: Launch, rd: object, w: int, on_hooks: object) -> None:
         elif kind == "hooks":
             if on_hooks is not None:
                 on_hooks(launch)  # type: ignore[operator]
+            _go(w)
+        elif kind == "seccomp":
+            from pyrunc.init import seccomp_notify
+
+            seccomp_notify.hand_off(plan, launch.notify, launch.pid)
             _go(w)
         elif kind == "ready":
             if plan.is_exec:

@@ -41,6 +41,8 @@ class Plan:
         "cgroup_joined",
         "bind_fds",
         "seccomp",
+        "notify_sock",
+        "report",
     )
 
     def __init__(self, cid: str, bundle: str, rootfs: str, config: dict) -> None:
@@ -75,11 +77,22 @@ class Plan:
 
             lsm.check(self.process, lx)
         self.seccomp: object = None
+        self.notify_sock = -1  # our end, in the child, of the notify fd hand-off socketpair
+        self.report: tuple[int, int] = (-1, -1)  # the child's (read, write) pipe to us
         if lx.get("seccomp"):
             # compiled here, before any fork: a bad profile fails with nothing to undo
             from pyrunc.linux import seccomp
 
             self.seccomp = seccomp.build(lx["seccomp"])
+            from pyrunc.init.seccomp_notify import uses_notify
+
+            if uses_notify(lx["seccomp"]) and not lx["seccomp"].get("listenerPath"):
+                from pyrunc.errors import ConfigError
+
+                raise ConfigError(
+                    "linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a listener path "
+                    "(the seccomp agent's unix socket)"
+                )
         rlimits.check(self.process.get("rlimits") or [])
         ns_types = {ns.get("type") for ns in lx.get("namespaces") or []}
         sysctl.check(lx.get("sysctl") or {}, ns_types, self.join)

@@ -118,10 +118,6 @@ def _add(L: ModuleType, f: object, call: dict, default: object, where: str) -> N
     if call.get("action") == "SCMP_ACT_NOTIFY" and "write" in names:
         # the init reports to the runtime with write(2): a notify on it would hang us
         raise ConfigError(f"{where}: SCMP_ACT_NOTIFY cannot be used for the write syscall")
-    if call.get("action") == "SCMP_ACT_NOTIFY":
-        # the notify fd must reach an agent at linux.seccomp.listenerPath; until that hand-off
-        # exists a notified syscall would block the container forever: refuse it clearly
-        raise ConfigError(f"{where}.action: SCMP_ACT_NOTIFY is not supported by pyrunc yet")
     if action == default:
         return  # redundant (libseccomp refuses it); runc skips it silently
     conds = []

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import threading
+from pathlib import Path
 
 import pytest
 from harness import Bundle, Runtime, unique_id
@@ -119,10 +123,9 @@ def test_start_container_hook_runs_under_the_filter(rt: Runtime, bundle: Bundle)
         (
             {
                 "defaultAction": "SCMP_ACT_ALLOW",
-                "listenerPath": "/run/none.sock",
                 "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}],
             },
-            "linux.seccomp.syscalls[0].action: SCMP_ACT_NOTIFY is not supported",
+            "linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a listener path",
         ),
         (
             {"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_WHATEVER"]},
@@ -140,3 +143,57 @@ def test_bad_profiles_fail_cleanly(rt: Runtime, bundle: Bundle, seccomp: dict, m
     assert "Traceback" not in r.err
     assert not (rt.root / cid).exists()
     assert set(os.listdir("/sys/fs/cgroup/pids")) <= before  # no cgroup left
+
+
+def test_notify_fd_reaches_the_agent(rt: Runtime, bundle: Bundle, short_tmp: Path) -> None:
+    """SCMP_ACT_NOTIFY: the agent at listenerPath receives runc's ContainerProcessState and the
+    notify fd (SCM_RIGHTS) before the container runs. This agent closes the fd, so notified
+    syscalls then fail with ENOSYS -- which also proves the filter notifies mkdir only."""
+    sock_path = str(short_tmp / "agent.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    got: dict = {}
+
+    def agent() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            msg, fds, _flags, _addr = socket.recv_fds(conn, 65536, 4)
+        got["state"] = json.loads(msg)
+        got["fd"] = os.readlink(f"/proc/self/fd/{fds[0]}")
+        for fd in fds:
+            os.close(fd)
+
+    t = threading.Thread(target=agent, daemon=True)
+    t.start()
+    _profile(
+        bundle,
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"},
+        listenerPath=sock_path,
+        listenerMetadata="meta-42",
+    )
+    cid = unique_id()
+    bundle.sh("mkdir /dev/shm/x; touch /dev/shm/y && echo touched")
+    r = rt.run(cid, bundle)
+    t.join(timeout=10)
+    srv.close()
+    assert "Function not implemented" in r.err, r
+    assert "touched" in r.out, r
+    st = got["state"]
+    assert got["fd"] == "anon_inode:seccomp notify"
+    assert st["fds"] == ["seccompFd"] and st["metadata"] == "meta-42", st
+    assert st["state"]["id"] == cid and st["state"]["status"] == "creating", st
+    assert st["pid"] == st["state"]["pid"] > 0
+
+
+def test_notify_without_agent_fails_cleanly(rt: Runtime, bundle: Bundle, short_tmp: Path) -> None:
+    _profile(
+        bundle,
+        {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"},
+        listenerPath=str(short_tmp / "nobody.sock"),
+    )
+    cid = unique_id()
+    r = rt.run(cid, bundle)
+    assert r.rc == 1 and "failed to connect with seccomp agent" in r.err, r
+    assert len(r.err.strip().splitlines()) == 1
+    assert not (rt.root / cid).exists()
