@@ -1,13 +1,13 @@
 """`features`: what this build really supports (runtime-spec features document, runc's shape).
 
-Only what is implemented is claimed: seccomp when libseccomp's bindings are installed (without
-SCMP_ACT_NOTIFY, which needs the agent hand-off), no AppArmor, SELinux or systemd cgroup driver.
+Only what is implemented is claimed: seccomp when libseccomp's bindings are installed; AppArmor
+and SELinux only where the host runs them; no systemd cgroup driver.
 """
 
 from __future__ import annotations
 
 from pyrunc import OCI_VERSION, __version__
-from pyrunc.linux import capabilities, mounts
+from pyrunc.linux import capabilities, lsm, mounts
 
 
 def features() -> dict:
@@ -29,8 +29,8 @@ def features() -> dict:
             "capabilities": ["CAP_" + n for n in capabilities.NAMES],
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
             "seccomp": _seccomp(),
-            "apparmor": {"enabled": False},
-            "selinux": {"enabled": False},
+            "apparmor": {"enabled": lsm.apparmor_enabled()},
+            "selinux": {"enabled": lsm.selinux_enabled()},
         },
         "annotations": {"org.opencontainers.runc.commit": f"pyrunc-{__version__}"},
     }
@@ -44,7 +44,8 @@ def _seccomp() -> dict:
         L = seccomp.lib()
     except RuntimeErr:
         return {"enabled": False}
-    acts = ["ALLOW", "ERRNO", "KILL", "KILL_PROCESS", "KILL_THREAD", "LOG", "TRACE", "TRAP"]
+    acts = ["ALLOW", "ERRNO", "KILL", "KILL_PROCESS", "KILL_THREAD", "LOG", "NOTIFY", "TRACE"]
+    acts.append("TRAP")
     arches = sorted(a for a in dir(L.Arch) if a.isupper() and a != "NATIVE")
     return {
         "enabled": True,
