@@ -438,6 +438,40 @@ def lookpath(args: list[str], env: list[str]) -> str:
     raise RuntimeErr(f'exec: "{name}": executable file not found in $PATH')
 
 
+def _refuse_runtime_exe(exe: str) -> None:
+    """CVE-2019-5736 class: the container's program must not be the runtime itself. Until the
+    execve our /proc/self/exe is the host's Python interpreter; a program that is (or whose
+    #! interpreter chain leads to) /proc/self/exe would run the host's binary inside the
+    container, dumpable, and let the container reopen it for writing once it exits. Follow
+    the chain as binfmt_script does (it stops after a few levels too) and refuse it."""
+    try:
+        own = os.stat("/proc/self/exe")
+    except OSError:
+        return  # no procfs in the container (or a profile that forbids stat): nothing to compare
+    path = exe
+    for _ in range(5):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return  # execve will report it
+        if (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino):
+            raise RuntimeErr(
+                f"exec {exe}: it resolves to the runtime's own executable (/proc/self/exe) "
+                "-- refusing (possible container breakout)"
+            )
+        try:
+            with open(path, "rb") as f:
+                head = f.read(256)
+        except OSError:
+            return
+        if not head.startswith(b"#!"):
+            return
+        words = head[2:].split(b"\n", 1)[0].split()
+        if not words:
+            return
+        path = words[0].decode(errors="replace")
+
+
 def _wait_fifo_and_exec(plan, exe: str) -> None:  # noqa: ANN001
     try:
         if plan.fifo_fd >= 0:
@@ -450,6 +484,7 @@ def _wait_fifo_and_exec(plan, exe: str) -> None:  # noqa: ANN001
 
             hk.run_list(plan.hooks["startContainer"], plan.hook_state("created"), "startContainer")
         env = plan.env
+        _refuse_runtime_exe(exe)
         os.execve(exe, plan.process.get("args"), dict(_env_pairs(env)))
     except BaseException as e:
         msg = (

@@ -230,3 +230,22 @@ def test_bounding_set_drop_survives_setuid_root(
     caps["bounding"].append("CAP_SYS_ADMIN")
     r = rt.run(unique_id(), bundle)
     assert r.out.split() == ["euid=0", "mount=0"], r
+
+
+@pytest.mark.parametrize("via", ["direct", "chain"])
+def test_program_cannot_be_the_runtime_itself(rt: Runtime, bundle: Bundle, via: str) -> None:
+    """CVE-2019-5736 class: an entrypoint whose #! is /proc/self/exe (directly, or through a
+    second script) would make the kernel run the runtime's own executable -- the host's Python
+    interpreter -- inside the container, where the payload below reads it (and could keep an
+    fd to overwrite it once it exits). The runtime refuses; the payload never runs."""
+    bundle.config["root"]["readonly"] = False
+    rootfs = bundle.path / "rootfs"
+    payload = "print('HOST-INTERPRETER', open('/proc/self/exe', 'rb').read(4))\n"
+    (rootfs / "evil").write_text("#!/proc/self/exe\n" + payload)
+    (rootfs / "evil").chmod(0o755)
+    (rootfs / "evil2").write_text("#!/evil\n")
+    (rootfs / "evil2").chmod(0o755)
+    bundle.args("/evil" if via == "direct" else "/evil2")
+    r = rt.run(unique_id(), bundle)
+    assert "HOST-INTERPRETER" not in r.out, r
+    assert r.rc != 0 and "runtime's own executable" in r.err, r
