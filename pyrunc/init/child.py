@@ -137,6 +137,10 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
             from pyrunc import hooks as hk
 
             hk.preload()  # the Python tree is out of reach once the rootfs is '/'
+        # sysctls through the runtime's own /proc, before the container's mounts exist: the
+        # values land in our (the container's) namespaces, and no mount of the config can
+        # redirect the writes (CVE-2025-52881 class)
+        sysctl.apply(plan.config.get("linux", {}).get("sysctl") or {})
         rootfd = rootfs.prepare(plan, lambda: wait_cgroup(plan, r))
         hooks = plan.hooks
         if plan.new_cgroupns or hooks.get("prestart") or hooks.get("createRuntime") or (
@@ -158,7 +162,6 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
             S.sethostname(plan.config["hostname"])
         if plan.config.get("domainname") and plan.new_ns & S.CLONE_NEWUTS:
             S.setdomainname(plan.config["domainname"])
-        sysctl.apply(plan.config.get("linux", {}).get("sysctl") or {})
         if plan.console_fd >= 0:
             _console(plan)
         rootfs.finish(plan)

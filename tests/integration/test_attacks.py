@@ -249,3 +249,21 @@ def test_program_cannot_be_the_runtime_itself(rt: Runtime, bundle: Bundle, via: 
     r = rt.run(unique_id(), bundle)
     assert "HOST-INTERPRETER" not in r.out, r
     assert r.rc != 0 and "runtime's own executable" in r.err, r
+
+
+def test_sysctl_writes_cannot_be_redirected_by_a_mount(
+    rt: Runtime, bundle: Bundle, tmp_path: Path
+) -> None:
+    """CVE-2025-52881 class: a mount over /proc/sys/net/ipv4/ip_forward (here a host file)
+    must not receive the sysctl write meant for the kernel. The sysctl reaches the container's
+    real network namespace (conf/all/forwarding mirrors it) and the host file is untouched."""
+    fake = tmp_path / "ip_forward"
+    fake.write_text("0\n")
+    bundle.add_mount("/proc/sys/net/ipv4/ip_forward", str(fake), "bind", ["bind"])
+    bundle.linux["readonlyPaths"] = []
+    bundle.linux["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    bundle.args("cat", "/proc/sys/net/ipv4/conf/all/forwarding")
+    r = rt.run(unique_id(), bundle)
+    assert r.rc == 0, r
+    assert r.out.strip() == "1", r  # the kernel's value in the container's netns
+    assert fake.read_text() == "0\n"  # the redirect target never got the write
