@@ -251,7 +251,13 @@ def mount_at(rootfd: int, m: dict, label_data: str = "", src_fd: int = -1) -> No
         as_file = False
     if mtype in ("proc", "sysfs"):
         _check_ordinary_dir(rootfd, dest, mtype)
-    fd = mkdir_all_in_root(rootfd, dest, as_file=as_file)
+    try:
+        fd = mkdir_all_in_root(rootfd, dest, as_file=as_file)
+    except OSError as e:  # e.g. the destination vanished while it was being created
+        raise RuntimeErr(
+            f"mount {m.get('source', '')}:{dest}: creating the destination in the rootfs: "
+            f"{e.strerror}"
+        ) from None
     try:
         target = fd_path(fd)
         data = ",".join(o.data) or None
