@@ -267,3 +267,56 @@ def test_sysctl_writes_cannot_be_redirected_by_a_mount(
     assert r.rc == 0, r
     assert r.out.strip() == "1", r  # the kernel's value in the container's netns
     assert fake.read_text() == "0\n"  # the redirect target never got the write
+
+
+def test_mount_destination_swapped_for_a_symlink_stays_inside(
+    rt: Runtime, bundle: Bundle, tmp_path: Path
+) -> None:
+    """CVE-2021-30465 class: while each container is created, the destination directory in
+    its rootfs is swapped (rename, over and over) with a symlink to a host directory. The bind
+    mount must land inside the container every time -- after pivot_root a mount made outside
+    the rootfs is gone, so the container's own mountinfo shows where it went -- and the host
+    directory the symlink names never receives it."""
+    import ctypes
+    import threading
+
+    src = tmp_path / "bindsrc-7f3a"
+    src.mkdir()
+    host = tmp_path / "hostdir"
+    host.mkdir()
+    rootfs = bundle.path / "rootfs"
+    bundle.config["root"]["readonly"] = False
+    (rootfs / str(host).lstrip("/")).mkdir(parents=True)  # the symlink's in-root target
+    race, tmpd, lnk = rootfs / "race", rootfs / "race.d", rootfs / "race.l"
+    race.mkdir()
+    lnk.symlink_to(str(host))
+    bundle.add_mount("/race", str(src), "bind", ["bind"])
+    # how many mounts of the source the container has, and where (mountinfo field 5)
+    bundle.sh("grep -c bindsrc-7f3a /proc/self/mountinfo; grep bindsrc-7f3a /proc/self/mountinfo")
+    stop = threading.Event()
+    libc = ctypes.CDLL(None, use_errno=True)  # the test's own attacker, not the runtime
+
+    def swap() -> None:
+        while not stop.is_set():
+            for a, b in ((race, tmpd), (lnk, race), (race, lnk), (tmpd, race)):
+                # never replace an existing entry (that would detach a mount the runtime
+                # made on it): renameat2(RENAME_NOREPLACE), atomic, unlike a check + rename
+                libc.renameat2(-100, bytes(a), -100, bytes(b), 1)
+
+    t = threading.Thread(target=swap, daemon=True)
+    t.start()
+    try:
+        outs = [rt.run(unique_id(), bundle) for _ in range(40)]
+    finally:
+        stop.set()
+        t.join()
+    mounted = via_symlink = 0
+    for r in outs:
+        assert "Traceback" not in r.err, r
+        if r.rc == 0:
+            assert r.out.split()[0] == "1", r  # inside the container, exactly once
+            mounted += 1
+            via_symlink += "hostdir" in r.out  # the symlink was followed -- inside the root
+    assert mounted >= 5, outs  # the rest failed cleanly: the attacker broke its own start
+    assert via_symlink >= 1, "the swap never hit: the test did not exercise the attack"
+    assert not os.path.ismount(host)
