@@ -338,8 +338,8 @@ def finalize(plan) -> str:  # noqa: ANN001
         # without no_new_privs loading a filter needs CAP_SYS_ADMIN: before the caps go
         from pyrunc.linux import seccomp
 
-        seccomp.load(plan.seccomp)
-        _notify_hand_off(plan)
+        fd = seccomp.load(plan.seccomp, plan.config["linux"]["seccomp"])
+        _notify_hand_off(plan, fd)
     capabilities.drop_bounding(plan.caps.bounding)
     S.prctl(S.PR_SET_KEEPCAPS, 1)
     groups = list(user.get("additionalGids") or [])
@@ -368,19 +368,18 @@ def finalize(plan) -> str:  # noqa: ANN001
         if plan.seccomp is not None:  # as late as possible: fewer syscalls run under it
             from pyrunc.linux import seccomp
 
-            seccomp.load(plan.seccomp)
-            _notify_hand_off(plan)
+            fd = seccomp.load(plan.seccomp, plan.config["linux"]["seccomp"])
+            _notify_hand_off(plan, fd)
     return exe
 
 
-def _notify_hand_off(plan) -> None:  # noqa: ANN001
-    """Right after the filter is in force: give its notify fd to the runtime (which passes it
-    to the agent) and wait until the agent has it, with as few syscalls as possible in
-    between -- any of them may be one the agent must answer."""
+def _notify_hand_off(plan, fd: int) -> None:  # noqa: ANN001
+    """Right after the filter is in force: give its notify fd (seccomp.load's) to the runtime
+    (which passes it to the agent) and wait until the agent has it, with as few syscalls as
+    possible in between -- any of them may be one the agent must answer."""
     if plan.notify_sock < 0:
         return
     r, w = plan.report
-    fd = plan.seccomp.get_notify_fd()
     S.send_fd(plan.notify_sock, fd, "seccomp")  # sendmsg; write(2) cannot be notified
     send(w, "seccomp")
     wait_go(r)  # a notified read(2) is answered by the agent, which has the fd by now

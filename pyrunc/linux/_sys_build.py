@@ -47,6 +47,7 @@ ffibuilder.cdef(
     int pyrunc_bpf_prog_detach(int cgroup_fd, int prog_fd);
     int pyrunc_bpf_prog_query(int cgroup_fd, uint32_t *ids, unsigned int *count);
     int pyrunc_bpf_prog_get_fd_by_id(uint32_t id);
+    int pyrunc_seccomp_set_filter(unsigned int flags, const void *insns, unsigned short count);
     """
 )
 
@@ -67,6 +68,8 @@ ffibuilder.set_source(
     #include <net/if.h>
     #include <linux/capability.h>
     #include <linux/bpf.h>
+    #include <linux/filter.h>
+    #include <linux/seccomp.h>
     #include <termios.h>
 
     #ifndef SYS_openat2
@@ -87,6 +90,9 @@ ffibuilder.set_source(
 
     #ifndef SYS_bpf
     #define SYS_bpf 321
+    #endif
+    #ifndef SYS_seccomp
+    #define SYS_seccomp 317
     #endif
 
     struct pyrunc_open_how { uint64_t flags, mode, resolve; };
@@ -166,6 +172,15 @@ ffibuilder.set_source(
         memset(&a, 0, sizeof(a));
         a.prog_id = id;
         return syscall(SYS_bpf, BPF_PROG_GET_FD_BY_ID, &a, sizeof(a));
+    }
+    /* seccomp(2) with a classic BPF program assembled by us (the -ENOSYS stub in front of
+       libseccomp's export), so libseccomp's own load cannot be used. Returns the notify
+       listener fd with SECCOMP_FILTER_FLAG_NEW_LISTENER, 0 otherwise. */
+    int pyrunc_seccomp_set_filter(unsigned int flags, const void *insns, unsigned short count) {
+        struct sock_fprog prog;
+        prog.len = count;
+        prog.filter = (struct sock_filter *)insns;
+        return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
     }
     int pyrunc_capget(uint32_t *d) {
         struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };

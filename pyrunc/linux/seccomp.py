@@ -16,6 +16,7 @@ import os
 import sys
 
 from pyrunc.errors import ConfigError, RuntimeErr
+from pyrunc.linux import seccomp_enosys  # now: the init child may have pivoted away from it
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -153,8 +154,11 @@ def _add(L: ModuleType, f: object, call: dict, default: object, where: str) -> N
             raise RuntimeErr(f"{where}: error adding rule for syscall {name}: {e}") from None
 
 
-def load(f: object) -> None:
+def load(f: object, spec: dict) -> int:
+    """Load build(spec)'s filter into this process, with runc's -ENOSYS stub in front (see
+    seccomp_enosys: libseccomp's own load cannot prepend it). Returns the notify fd when a rule
+    uses SCMP_ACT_NOTIFY, else -1."""
     try:
-        f.load()  # type: ignore[attr-defined]
+        return seccomp_enosys.load(spec, f)
     except Exception as e:
         raise RuntimeErr(f"error loading seccomp filter into kernel: {e}") from None

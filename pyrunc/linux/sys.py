@@ -92,6 +92,12 @@ MOVE_MOUNT_T_EMPTY_PATH = 0x40
 BPF_F_ALLOW_MULTI = 1 << 1
 BPF_F_REPLACE = 1 << 2
 
+# seccomp(2) SECCOMP_SET_MODE_FILTER flags
+SECCOMP_FILTER_FLAG_TSYNC = 1 << 0
+SECCOMP_FILTER_FLAG_LOG = 1 << 1
+SECCOMP_FILTER_FLAG_SPEC_ALLOW = 1 << 2
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
+
 
 def _check(ret: int, what: str, path: str | None = None) -> int:
     if ret < 0:
@@ -276,3 +282,17 @@ def bpf_prog_query(cgroup_fd: int, size: int = 64) -> tuple[list[int], int]:
 
 def bpf_prog_get_fd_by_id(prog_id: int) -> int:
     return _check(lib.pyrunc_bpf_prog_get_fd_by_id(prog_id), "bpf(BPF_PROG_GET_FD_BY_ID)")
+
+
+def seccomp_set_filter(flags: int, insns: bytes) -> int:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, prog) for a classic BPF program of raw
+    struct sock_filter (8 bytes each, host order): the notify fd with NEW_LISTENER, else 0.
+    The length is checked here because sock_fprog.len is 16 bits: a longer program would be
+    silently cut, not refused."""
+    count, rest = divmod(len(insns), 8)
+    if rest or not 0 < count <= 0xFFFF:
+        raise OSError(errno.EINVAL, f"seccomp: invalid BPF program of {len(insns)} bytes")
+    return _check(
+        lib.pyrunc_seccomp_set_filter(flags, ffi.from_buffer(insns), count),
+        "seccomp(SECCOMP_SET_MODE_FILTER)",
+    )
