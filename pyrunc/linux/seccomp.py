@@ -33,7 +33,9 @@ _OPS = {
     "SCMP_CMP_MASKED_EQ": "MASKED_EQ",
 }
 _FLAGS = {"SECCOMP_FILTER_FLAG_LOG": "CTL_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW": "CTL_SSB"}
-_NOT_YET = ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",)  # needs libseccomp >= 2.6
+# passed to seccomp(2) by seccomp_enosys (we load the filter ourselves, so libseccomp 2.5's
+# lack of it does not matter; the kernel has it since 5.19)
+_RAW_FLAGS = ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",)
 
 
 def lib() -> ModuleType:
@@ -99,10 +101,8 @@ def build(spec: dict) -> object:
         except Exception as e:
             raise RuntimeErr(f"linux.seccomp: error adding architecture {arch}: {e}") from None
     for i, flag in enumerate(spec.get("flags") or []):
-        if flag in _NOT_YET:
-            raise ConfigError(
-                f"linux.seccomp.flags[{i}]: {flag} is not supported by this libseccomp"
-            )
+        if flag in _RAW_FLAGS:
+            continue
         if flag not in _FLAGS:
             raise ConfigError(f"linux.seccomp.flags[{i}]: unknown flag {flag!r}")
         f.set_attr(getattr(L.Attr, _FLAGS[flag]), 1)

@@ -321,6 +321,9 @@ def patch_filter(L: ModuleType, spec: dict, f: object) -> bytes:
     return assemble(patch) + program
 
 
+WAIT_KILLABLE_RECV = 1 << 5  # SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19)
+
+
 def filter_flags(L: ModuleType, spec: dict, f: object) -> int:
     """The seccomp(2) flags libseccomp's own load would pass: LOG and SPEC_ALLOW as the profile's
     flags set them on the filter, NEW_LISTENER if any rule notifies (as runc: even one whose
@@ -332,6 +335,9 @@ def filter_flags(L: ModuleType, spec: dict, f: object) -> int:
         flags |= S.SECCOMP_FILTER_FLAG_SPEC_ALLOW
     if any(c.get("action") == "SCMP_ACT_NOTIFY" for c in spec.get("syscalls") or []):
         flags |= S.SECCOMP_FILTER_FLAG_NEW_LISTENER
+        if "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" in (spec.get("flags") or []):
+            # only meaningful (and only accepted by the kernel) with a listener
+            flags |= WAIT_KILLABLE_RECV
     return flags
 
 

@@ -145,7 +145,10 @@ def test_bad_profiles_fail_cleanly(rt: Runtime, bundle: Bundle, seccomp: dict, m
     assert set(os.listdir("/sys/fs/cgroup/pids")) <= before  # no cgroup left
 
 
-def test_notify_fd_reaches_the_agent(rt: Runtime, bundle: Bundle, short_tmp: Path) -> None:
+@pytest.mark.parametrize("flags", [[], ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]])
+def test_notify_fd_reaches_the_agent(
+    rt: Runtime, bundle: Bundle, short_tmp: Path, flags: list[str]
+) -> None:
     """SCMP_ACT_NOTIFY: the agent at listenerPath receives runc's ContainerProcessState and the
     notify fd (SCM_RIGHTS) before the container runs. This agent closes the fd, so notified
     syscalls then fail with ENOSYS -- which also proves the filter notifies mkdir only."""
@@ -171,6 +174,7 @@ def test_notify_fd_reaches_the_agent(rt: Runtime, bundle: Bundle, short_tmp: Pat
         {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"},
         listenerPath=sock_path,
         listenerMetadata="meta-42",
+        flags=flags,
     )
     cid = unique_id()
     bundle.sh("mkdir /dev/shm/x; touch /dev/shm/y && echo touched")
