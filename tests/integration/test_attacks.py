@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -302,21 +303,24 @@ def test_mount_destination_swapped_for_a_symlink_stays_inside(
                 # never replace an existing entry (that would detach a mount the runtime
                 # made on it): renameat2(RENAME_NOREPLACE), atomic, unlike a check + rename
                 libc.renameat2(-100, bytes(a), -100, bytes(b), 1)
+                if b == race and a == lnk:
+                    time.sleep(0.002)  # leave the symlink in place for a while
 
     t = threading.Thread(target=swap, daemon=True)
     t.start()
+    mounted = via_symlink = 0
     try:
-        outs = [rt.run(unique_id(), bundle) for _ in range(40)]
+        for _ in range(200):  # until the attack has hit a few times
+            r = rt.run(unique_id(), bundle)
+            assert "Traceback" not in r.err, r
+            if r.rc == 0:
+                assert r.out.split()[0] == "1", r  # inside the container, exactly once
+                mounted += 1
+                via_symlink += "hostdir" in r.out  # the symlink was followed -- inside the root
+            if via_symlink >= 3 and mounted >= 10:
+                break
     finally:
         stop.set()
         t.join()
-    mounted = via_symlink = 0
-    for r in outs:
-        assert "Traceback" not in r.err, r
-        if r.rc == 0:
-            assert r.out.split()[0] == "1", r  # inside the container, exactly once
-            mounted += 1
-            via_symlink += "hostdir" in r.out  # the symlink was followed -- inside the root
-    assert mounted >= 5, outs  # the rest failed cleanly: the attacker broke its own start
-    assert via_symlink >= 1, "the swap never hit: the test did not exercise the attack"
+    assert via_symlink >= 3, "the swap rarely hit: the test did not exercise the attack"
     assert not os.path.ismount(host)
