@@ -12,7 +12,7 @@ import time
 from pyrunc import fastjson
 from pyrunc import state as S
 from pyrunc.errors import RuntimeErr
-from pyrunc.linux.cgroups import controller_path
+from pyrunc.linux.cgroups import controller_path, is_v2_only
 from pyrunc.linux.files import read_int, read_text
 
 _DUR = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -118,7 +118,7 @@ def _oom_kills_v2(path: str) -> int:
 
 
 def stats(paths: dict[str, str]) -> dict:
-    if os.path.exists("/sys/fs/cgroup/cgroup.controllers") and paths.get("unified"):
+    if is_v2_only() and paths.get("unified"):
         return stats_v2(paths["unified"])
     cpu_d, acct, mem, pids = (
         controller_path(paths, c) or "" for c in ("cpu", "cpuacct", "memory", "pids")
@@ -204,7 +204,7 @@ def run(root: str, cid: str, interval: str, once: bool) -> int:
         out.write(_event("stats", cid, stats(paths)))
         return 0
     period = parse_duration(interval)
-    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers") and paths.get("unified")
+    v2 = is_v2_only() and paths.get("unified")
     # v1 signals an OOM through an eventfd; v2 counts them in memory.events (polled here)
     efd = -1 if v2 else _oom_eventfd(paths)
     ooms = _oom_kills_v2(v2) if v2 else 0

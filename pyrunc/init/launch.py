@@ -40,9 +40,9 @@ def start(plan: Plan, on_hooks: object = None) -> Launch:
     direct = plan.direct_fork()
     notify = -1
     if plan.seccomp is not None:
-        from pyrunc.init import seccomp_notify
+        from pyrunc.linux import seccomp
 
-        if seccomp_notify.uses_notify(plan.config["linux"]["seccomp"]):
+        if seccomp.uses_notify(plan.config["linux"]["seccomp"]):
             notify, plan.notify_sock = _socketpair()
     launch.notify = notify
     own_pidns = _enter_pidns_for_child(plan) if direct else -1

@@ -84,15 +84,7 @@ class Plan:
             from pyrunc.linux import seccomp
 
             self.seccomp = seccomp.build(lx["seccomp"])
-            from pyrunc.init.seccomp_notify import uses_notify
-
-            if uses_notify(lx["seccomp"]) and not lx["seccomp"].get("listenerPath"):
-                from pyrunc.errors import ConfigError
-
-                raise ConfigError(
-                    "linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a listener path "
-                    "(the seccomp agent's unix socket)"
-                )
+            seccomp.check_listener(lx["seccomp"])
         rlimits.check(self.process.get("rlimits") or [])
         ns_types = {ns.get("type") for ns in lx.get("namespaces") or []}
         sysctl.check(lx.get("sysctl") or {}, ns_types, self.join)

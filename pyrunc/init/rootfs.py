@@ -41,6 +41,12 @@ def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
     S.mount(rootfs, rootfs, None, S.MS_BIND | S.MS_REC)
     rootfd = os.open(rootfs, S.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     has_dev = False
+    label = ""
+    mount_label = plan.config.get("linux", {}).get("mountLabel")
+    if mount_label:  # mount_at's existing label_data: context="..." where SELinux runs
+        from pyrunc.linux import lsm
+
+        label = lsm.mount_data("", mount_label)
     for i, m in enumerate(plan.config.get("mounts") or []):
         dest = m["destination"]
         if not dest.startswith("/"):
@@ -53,7 +59,7 @@ def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
         if m.get("type") == "cgroup":
             _mount_cgroup(plan, rootfd, m)
             continue
-        mounts.mount_at(rootfd, m, src_fd=plan.bind_fds.get(i, -1))
+        mounts.mount_at(rootfd, m, label_data=label, src_fd=plan.bind_fds.get(i, -1))
     if has_dev:
         bind = plan.in_userns
         for dev in devices.all_devices(plan.config.get("linux", {}).get("devices") or []):

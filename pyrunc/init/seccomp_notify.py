@@ -19,13 +19,6 @@ if TYPE_CHECKING:
     from pyrunc.init.plan import Plan
 
 
-def uses_notify(spec: dict) -> bool:
-    return any(
-        isinstance(c, dict) and c.get("action") == "SCMP_ACT_NOTIFY"
-        for c in spec.get("syscalls") or []
-    )
-
-
 def process_state(plan: Plan, pid: int) -> dict:
     sc = (plan.config.get("linux") or {}).get("seccomp") or {}
     state = plan.hook_state("creating" if not plan.is_exec else "running")

@@ -55,31 +55,6 @@ def apply(paths: dict[str, str], res: dict, update: bool = False) -> None:
         _write(paths, "rdma", "rdma.max", rdma_line(dev, lim))
 
 
-# Always allowed, after the config's rules (runc's AllowedDevices): mknod of anything, the
-# default device nodes, ptys and tun.
-ALLOWED_DEVICES = (
-    ("c", -1, -1, "m", True),
-    ("b", -1, -1, "m", True),
-    ("c", 1, 3, "rwm", True),
-    ("c", 1, 8, "rwm", True),
-    ("c", 1, 7, "rwm", True),
-    ("c", 5, 0, "rwm", True),
-    ("c", 1, 5, "rwm", True),
-    ("c", 1, 9, "rwm", True),
-    ("c", 136, -1, "rwm", True),
-    ("c", 5, 2, "rwm", True),
-    ("c", 10, 200, "rwm", True),
-)
-
-
-def device_rules(spec_rules: list[dict]) -> list:
-    """The config's rules, then runc's always-allowed set (linux.devices nodes get no rule of
-    their own: the config says what the container may use)."""
-    from pyrunc.linux import devices_emulator
-
-    return devices_emulator.rules_from_spec(spec_rules) + list(ALLOWED_DEVICES)
-
-
 def devices(paths: dict[str, str], spec_rules: list[dict]) -> None:
     """Move the devices cgroup from what devices.list says now to what the config asks, with
     the fewest writes (runc's Transition), then check the kernel agrees."""
@@ -88,7 +63,7 @@ def devices(paths: dict[str, str], spec_rules: list[dict]) -> None:
     path = controller_path(paths, "devices")
     if path is None:
         return
-    target = E.build(device_rules(spec_rules))
+    target = E.build(E.device_rules(spec_rules))
     with open(os.path.join(path, "devices.list"), "rb") as f:
         current = E.from_list(f.read().decode())
     for rule in current.transition(target):

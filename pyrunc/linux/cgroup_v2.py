@@ -146,9 +146,8 @@ def apply(path: str, res: dict, update: bool = False) -> None:
 def _devices(path: str, spec_rules: list[dict]) -> None:
     """The device rules as an eBPF program on the cgroup: v2 has no devices files."""
     from pyrunc.linux import bpf_devices, devices_emulator
-    from pyrunc.linux.cgroup_v1 import device_rules
 
-    rules = device_rules(spec_rules)
+    rules = devices_emulator.device_rules(spec_rules)
     emu = devices_emulator.build(rules)
     bpf_devices.apply(path, emu.rule_list(), emu.is_blacklist(), config_rules=rules)
 

@@ -163,12 +163,11 @@ def apply_resources(paths: dict[str, str], res: dict, update: bool = False) -> N
     """linux.resources through the host's driver: v1 files on a v1 or hybrid host (as runc,
     which keeps the hybrid unified tree for membership only), v2 files on a unified host."""
     mem = res.get("memory") or {}
-    if mem.get("kernel") or mem.get("kernelTCP"):
-        if not update:  # (update warns about its own flags, not the saved config's)
-            from pyrunc import log
+    # (update warns about its own flags, not the saved config's; no driver writes kernel*)
+    if not update and (mem.get("kernel") or mem.get("kernelTCP")):
+        from pyrunc import log
 
-            log.warn("Kernel memory settings are ignored and will be removed")  # as runc 1.1
-        res = dict(res, memory={k: v for k, v in mem.items() if k not in ("kernel", "kernelTCP")})
+        log.warn("Kernel memory settings are ignored and will be removed")  # as runc 1.1
     if is_v2_only():
         from pyrunc.linux import cgroup_v2
 

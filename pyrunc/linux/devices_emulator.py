@@ -262,3 +262,26 @@ def rules_from_spec(spec_rules: list[dict]) -> list[Rule]:
             )
         )
     return out
+
+
+# Always allowed, after the config's rules (runc's AllowedDevices): mknod of anything, the
+# default device nodes, ptys and tun.
+ALLOWED_DEVICES = (
+    ("c", -1, -1, "m", True),
+    ("b", -1, -1, "m", True),
+    ("c", 1, 3, "rwm", True),
+    ("c", 1, 8, "rwm", True),
+    ("c", 1, 7, "rwm", True),
+    ("c", 5, 0, "rwm", True),
+    ("c", 1, 5, "rwm", True),
+    ("c", 1, 9, "rwm", True),
+    ("c", 136, -1, "rwm", True),
+    ("c", 5, 2, "rwm", True),
+    ("c", 10, 200, "rwm", True),
+)
+
+
+def device_rules(spec_rules: list[dict]) -> list[tuple]:
+    """The config's rules, then runc's always-allowed set (linux.devices nodes get no rule of
+    their own: the config says what the container may use)."""
+    return rules_from_spec(spec_rules) + list(ALLOWED_DEVICES)

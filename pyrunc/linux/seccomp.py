@@ -75,6 +75,24 @@ def _action(L: ModuleType, name: object, errno_ret: object, where: str) -> objec
     raise ConfigError(f"{where}: invalid action {name!r}")
 
 
+def uses_notify(spec: dict) -> bool:
+    """Any rule with SCMP_ACT_NOTIFY (runc counts one even if all its syscalls are unknown)."""
+    return any(
+        isinstance(c, dict) and c.get("action") == "SCMP_ACT_NOTIFY"
+        for c in spec.get("syscalls") or []
+    )
+
+
+def check_listener(spec: dict) -> None:
+    """A profile that notifies needs an agent to notify: checked for containers (build() alone
+    may make a listener filter for a caller that keeps the fd itself)."""
+    if uses_notify(spec) and not spec.get("listenerPath"):
+        raise ConfigError(
+            "linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a listener path "
+            "(the seccomp agent's unix socket)"
+        )
+
+
 def build(spec: dict) -> object:
     """A libseccomp SyscallFilter for the spec's linux.seccomp, ready to load()."""
     L = lib()

@@ -321,9 +321,6 @@ def patch_filter(L: ModuleType, spec: dict, f: object) -> bytes:
     return assemble(patch) + program
 
 
-WAIT_KILLABLE_RECV = 1 << 5  # SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19)
-
-
 def filter_flags(L: ModuleType, spec: dict, f: object) -> int:
     """The seccomp(2) flags libseccomp's own load would pass: LOG and SPEC_ALLOW as the profile's
     flags set them on the filter, NEW_LISTENER if any rule notifies (as runc: even one whose
@@ -333,11 +330,13 @@ def filter_flags(L: ModuleType, spec: dict, f: object) -> int:
         flags |= S.SECCOMP_FILTER_FLAG_LOG
     if f.get_attr(L.Attr.CTL_SSB):  # type: ignore[attr-defined]
         flags |= S.SECCOMP_FILTER_FLAG_SPEC_ALLOW
-    if any(c.get("action") == "SCMP_ACT_NOTIFY" for c in spec.get("syscalls") or []):
+    from pyrunc.linux.seccomp import uses_notify  # (loaded: it imports this module)
+
+    if uses_notify(spec):
         flags |= S.SECCOMP_FILTER_FLAG_NEW_LISTENER
         if "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" in (spec.get("flags") or []):
             # only meaningful (and only accepted by the kernel) with a listener
-            flags |= WAIT_KILLABLE_RECV
+            flags |= S.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
     return flags
 
 

@@ -97,6 +97,7 @@ SECCOMP_FILTER_FLAG_TSYNC = 1 << 0
 SECCOMP_FILTER_FLAG_LOG = 1 << 1
 SECCOMP_FILTER_FLAG_SPEC_ALLOW = 1 << 2
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
+SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5  # Linux 5.19
 
 
 def _check(ret: int, what: str, path: str | None = None) -> int:

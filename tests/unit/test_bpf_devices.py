@@ -27,7 +27,7 @@ import pytest
 
 from pyrunc.errors import RuntimeErr
 from pyrunc.linux import bpf_devices as B
-from pyrunc.linux import cgroup_v1
+from pyrunc.linux import devices_emulator
 
 W = -1
 
@@ -260,7 +260,7 @@ block-1:
 
 # runc's specconv.AllowedDevices (the config rules of BuiltInAllowList): ours must be the same
 # list for the program to match runc's dump
-ALLOWED_DEVICES = list(cgroup_v1.ALLOWED_DEVICES)
+ALLOWED_DEVICES = list(devices_emulator.ALLOWED_DEVICES)
 
 # What the emulator reduces each of runc's cases to (rule_list(), is_blacklist()): its order is
 # (major, minor, type), so wildcards first. These are the program's real inputs.
