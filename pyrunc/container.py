@@ -178,6 +178,10 @@ def create(
     plan.no_new_keyring = no_new_keyring
     plan.preserve_fds = preserve_fds
     plan.debug = debug
+    if not plan.in_userns:
+        from pyrunc.init import sealed
+
+        plan.sealed = sealed.needed(plan)
     lf = os.environ.get("LISTEN_FDS", "")
     # socket activation fds are ours to pass on only if they were meant for us (sd_listen_fds)
     if lf.isdigit() and int(lf) > 0 and os.environ.get("LISTEN_PID") == str(os.getpid()):

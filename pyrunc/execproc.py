@@ -88,6 +88,25 @@ def sub_cgroups(paths: dict[str, str], specs: list[str]) -> dict[str, str]:
     return out
 
 
+def _has_ptrace(st: dict) -> bool:
+    """Whether the container's own process may hold CAP_SYS_PTRACE (read before _process
+    edits that process in place)."""
+    caps = ((st.get("config") or {}).get("process") or {}).get("capabilities") or {}
+    return "CAP_SYS_PTRACE" in (caps.get("bounding") or [])
+
+
+def _seal_if_needed(plan: Plan, ptrace: bool, state_dir: str) -> None:
+    """A process we start with CAP_SYS_PTRACE in the host's user namespace could open a later
+    exec's /proc/<pid>/exe: remember it in the state dir, so that every exec after it is sealed
+    too (sealed.py)."""
+    from pyrunc.init import sealed
+
+    plan.sealed = sealed.needed(plan, state_dir) or ptrace
+    if plan.caps.bounding >> sealed.CAP_SYS_PTRACE & 1 and not ptrace:
+        with open(os.path.join(state_dir, sealed.MARKER), "w"):
+            pass
+
+
 def run(g: dict, o: dict, a: list[str]) -> int:
     root, cid = g["root"], a[0]
     st = S.load(root, cid)
@@ -96,6 +115,7 @@ def run(g: dict, o: dict, a: list[str]) -> int:
         raise RuntimeErr("cannot exec in a stopped container")
     if status == "paused" and not o["ignore_paused"]:
         raise RuntimeErr("cannot exec in a paused container (use --ignore-paused to override)")
+    ptrace = _has_ptrace(st)
     proc = _process(st, o, a[1:])
     config = dict(st.get("config") or {}, process=proc)
     terminal = bool(proc.get("terminal"))
@@ -116,6 +136,8 @@ def run(g: dict, o: dict, a: list[str]) -> int:
     plan.is_exec = True
     plan.hooks = {}
     plan.debug = g["debug"]
+    if not plan.in_userns:
+        _seal_if_needed(plan, ptrace, S.container_dir(root, cid))
     plan.preserve_fds = o["preserve_fds"]
     plan.cgroup_paths = sub_cgroups(dict(st.get("cgroup") or {}), o["cgroup"])
     plan.join_fds = namespaces.open_for_join(plan.join)

@@ -68,8 +68,18 @@ def wait_cgroup(plan, r: int) -> None:  # noqa: ANN001
             S.unshare(S.CLONE_NEWCGROUP)
 
 
+def _exec_lsm(plan) -> None:  # noqa: ANN001
+    """exec: the LSM exec attributes go through our /proc before we join anything (setns into
+    a user namespace would also change the credentials the kernel checks the write against)."""
+    if plan.is_exec and (plan.process.get("apparmorProfile") or plan.process.get("selinuxLabel")):
+        from pyrunc.linux import lsm
+
+        lsm.apply(plan.process)
+
+
 def stage1(plan, r: int, w: int) -> None:  # noqa: ANN001
     try:
+        _exec_lsm(plan)
         namespaces.join_fds(plan.join_fds)
         flags = plan.new_ns & ~S.CLONE_NEWCGROUP
         if flags & S.CLONE_NEWUSER:
@@ -97,6 +107,7 @@ def direct(plan, r: int, w: int) -> None:  # noqa: ANN001
     namespace to create, so no intermediate process is needed): join and unshare the rest,
     then carry on as stage2."""
     try:
+        _exec_lsm(plan)
         namespaces.join_fds([(t, fd) for t, fd in plan.join_fds if t != "pid"])
         flags = plan.new_ns & ~(S.CLONE_NEWCGROUP | S.CLONE_NEWPID)
         if flags:
@@ -141,6 +152,10 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
         # values land in our (the container's) namespaces, and no mount of the config can
         # redirect the writes (CVE-2025-52881 class)
         sysctl.apply(plan.config.get("linux", {}).get("sysctl") or {})
+        if proc.get("apparmorProfile") or proc.get("selinuxLabel"):
+            from pyrunc.linux import lsm
+
+            plan.lsm_fds = lsm.open_attrs(proc)  # written in finalize(); same reason
         rootfd = rootfs.prepare(plan, lambda: wait_cgroup(plan, r))
         hooks = plan.hooks
         if plan.new_cgroupns or hooks.get("prestart") or hooks.get("createRuntime") or (
@@ -326,10 +341,10 @@ def finalize(plan) -> str:  # noqa: ANN001
     # no runtime fd survives the execve; marked now, before a seccomp profile that may not
     # know close_range(2) (it only takes effect at execve: the fds still work until then)
     S.close_range(3 + plan.preserve_fds + plan.listen_fds, 0xFFFFFFFF, S.CLOSE_RANGE_CLOEXEC)
-    if proc.get("apparmorProfile") or proc.get("selinuxLabel"):
+    if plan.lsm_fds:
         from pyrunc.linux import lsm  # imported by Plan's check, before pivot_root
 
-        lsm.apply(proc)
+        lsm.write_attrs(plan.lsm_fds)
     nnp = bool(proc.get("noNewPrivileges"))
     if plan.notify_sock >= 0:
         # the cgroup join's "go" must be read before the filter can notify read(2)

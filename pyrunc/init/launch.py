@@ -57,6 +57,13 @@ def start(plan: Plan, on_hooks: object = None) -> Launch:
 
             os.close(to_child_w)
             os.close(from_child_r)
+            if plan.sealed:
+                from pyrunc.init import sealed
+
+                try:
+                    sealed.reexec(plan, to_child_r, from_child_w)
+                except BaseException as e:
+                    child.fail(from_child_w, e, plan.debug)
             (child.direct if direct else child.stage1)(plan, to_child_r, from_child_w)
             os._exit(1)
     finally:

@@ -43,6 +43,8 @@ class Plan:
         "seccomp",
         "notify_sock",
         "report",
+        "sealed",
+        "lsm_fds",
     )
 
     def __init__(self, cid: str, bundle: str, rootfs: str, config: dict) -> None:
@@ -79,6 +81,8 @@ class Plan:
         self.seccomp: object = None
         self.notify_sock = -1  # our end, in the child, of the notify fd hand-off socketpair
         self.report: tuple[int, int] = (-1, -1)  # the child's (read, write) pipe to us
+        self.lsm_fds: list[tuple[int, str]] = []  # lsm.open_attrs', in the child
+        self.sealed = False  # re-execute from a sealed interpreter before joining (sealed.py)
         if lx.get("seccomp"):
             # compiled here, before any fork: a bad profile fails with nothing to undo
             from pyrunc.linux import seccomp
@@ -109,8 +113,9 @@ class Plan:
     def direct_fork(self) -> bool:
         """Whether the runtime can fork the init directly: a new PID namespace is created (or
         joined) by the runtime for its next child only, but a new user or time namespace must
-        be made by an intermediate process so that it owns what comes after it."""
-        if self.new_ns & (namespaces.FLAGS["user"] | namespaces.FLAGS["time"]):
+        be made by an intermediate process so that it owns what comes after it. A sealed
+        re-exec must happen before the PID namespace is entered, so it goes that way too."""
+        if self.sealed or self.new_ns & (namespaces.FLAGS["user"] | namespaces.FLAGS["time"]):
             return False
         return "user" not in self.join and "time" not in self.join
 

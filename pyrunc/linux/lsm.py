@@ -1,5 +1,6 @@
 """AppArmor profiles and SELinux labels: checked against the host before the fork, applied by
-the container's process for its execve (/proc/self/attr/.../exec), as runc does.
+the container's process for its execve (/proc/thread-self/attr/.../exec), as runc does, but
+through fds opened before the container's mounts or namespaces can get in the way.
 
 A config that asks for an LSM the host does not run fails `create` with one line: silently
 running the container unconfined would be the worse surprise.
@@ -50,23 +51,50 @@ def mount_data(data: str, mount_label: str | None) -> str:
     return f"{data},{ctx}" if data else ctx
 
 
-def _write_attr(kind: str, name: str, value: str) -> None:
-    path = f"/proc/self/attr/{kind}/{name}"
-    if not os.path.exists(path):
-        path = f"/proc/self/attr/{name}"  # the old, shared attribute files
+def open_attrs(process: dict) -> list[tuple[int, str]]:
+    """Open the exec attributes the process asks for through the runtime's own /proc, before
+    the container's mounts exist (create) or before joining its namespaces (exec): a mount of
+    the config cannot redirect the write then (CVE-2025-52881 class). The fds are written by
+    write_attrs, by the same task with the same credentials (the kernel wants the opener)."""
+    wanted = []
+    if process.get("apparmorProfile"):
+        wanted.append(("apparmor", "exec " + process["apparmorProfile"]))
+    if process.get("selinuxLabel"):
+        wanted.append(("selinux", process["selinuxLabel"]))
+    opened: list[tuple[int, str]] = []
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, value.encode())
-        finally:
-            os.close(fd)
+        proc_dev = os.stat("/proc/thread-self/attr").st_dev
+        for kind, value in wanted:
+            path = f"/proc/thread-self/attr/{kind}/exec"
+            if not os.path.exists(path):
+                path = "/proc/thread-self/attr/exec"  # the old, shared attribute file
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            opened.append((fd, f"{kind}={value}"))
+            if os.fstat(fd).st_dev != proc_dev:
+                raise OSError(18, "not on procfs")
     except OSError as e:
-        raise RuntimeErr(f"{kind} failed to apply {value!r}: {e.strerror}") from None
+        close_attrs(opened)
+        raise RuntimeErr(f"LSM exec attribute: {e.strerror}") from None
+    return opened
+
+
+def close_attrs(opened: list[tuple[int, str]]) -> None:
+    for fd, _ in opened:
+        os.close(fd)
+
+
+def write_attrs(opened: list[tuple[int, str]]) -> None:
+    """Right before the process's setup ends: the kernel applies both at its execve."""
+    try:
+        for fd, what in opened:
+            kind, _, value = what.partition("=")
+            try:
+                os.write(fd, value.encode())
+            except OSError as e:
+                raise RuntimeErr(f"{kind} failed to apply {value!r}: {e.strerror}") from None
+    finally:
+        close_attrs(opened)
 
 
 def apply(process: dict) -> None:
-    """In the container's process, right before execve: the kernel applies both on exec."""
-    if process.get("apparmorProfile"):
-        _write_attr("apparmor", "exec", "exec " + process["apparmorProfile"])
-    if process.get("selinuxLabel"):
-        _write_attr("selinux", "exec", process["selinuxLabel"])
+    write_attrs(open_attrs(process))

@@ -324,3 +324,70 @@ def test_mount_destination_swapped_for_a_symlink_stays_inside(
         t.join()
     assert via_symlink >= 3, "the swap rarely hit: the test did not exercise the attack"
     assert not os.path.ismount(host)
+
+
+def _add_cap(bundle: Bundle, cap: str) -> None:
+    caps = bundle.process["capabilities"]
+    for k in ("bounding", "effective", "permitted"):
+        caps.setdefault(k, []).append(cap)
+
+
+WATCHER = (
+    # every runtime process that shows up in the container's PID namespace: what its
+    # /proc/<pid>/exe names (a privileged container can read it despite non-dumpable)
+    "while [ ! -e /stop ]; do for p in /proc/[0-9]*; do "
+    "l=$(readlink $p/exe 2>/dev/null) && case $l in *python*|*memfd*) echo \"$l\" >> /seen;; "
+    "esac; done; done"
+)
+
+
+@pytest.mark.parametrize("ptrace_from", ["config", "exec --cap"])
+def test_joining_runtime_exposes_only_a_sealed_interpreter(
+    rt: Runtime, bundle: Bundle, ptrace_from: str
+) -> None:
+    """CVE-2019-5736 class: a container in the host's user namespace with CAP_SYS_PTRACE can
+    open /proc/<pid>/exe of a runtime process that joins it (non-dumpable is no obstacle to
+    that capability), keep the fd and rewrite the host's interpreter once we exit. The watcher
+    catches `exec`'s joining process in the act: it must see a sealed memfd copy, never the
+    host's interpreter file. (A naive runtime shows /usr/bin/python3.x here.) The second case
+    gives the capability only to an exec'd process: later execs are sealed too."""
+    if ptrace_from == "config":
+        _add_cap(bundle, "CAP_SYS_PTRACE")
+    bundle.config["root"]["readonly"] = False
+    cid = unique_id()
+    bundle.args("sleep", "1000")
+    bundle.save()
+    assert rt.detached("run", "-d", "-b", str(bundle.path), cid, cid=cid).rc == 0
+    watch = ["exec", "-d"]
+    if ptrace_from == "exec --cap":
+        watch += ["--cap", "CAP_SYS_PTRACE"]
+    assert rt.detached(*watch, cid, "sh", "-c", WATCHER, cid=cid).rc == 0
+    seen = ""
+    for _ in range(60):
+        r = rt.cmd("exec", cid, "true")
+        assert r.rc == 0, r
+        seen = rt.cmd("exec", cid, "cat", "/seen").out
+        if seen.count("memfd") >= 3:
+            break
+    rt.cmd("exec", cid, "touch", "/stop")
+    exes = set(seen.split("\n")) - {""}
+    assert exes, "the watcher never saw a joining runtime process: the test proved nothing"
+    assert all(e.startswith("/memfd:pyrunc-python") for e in exes), exes
+
+
+def test_sealed_interpreter_copy_refuses_writes() -> None:
+    """The copy the joining process runs from cannot be changed through any fd to it."""
+    from pyrunc.init import sealed
+
+    fd = sealed._sealed_interpreter()
+    try:
+        w = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY)
+        with pytest.raises(PermissionError):
+            os.write(w, b"\x7fELF")
+        os.close(w)
+        with pytest.raises(PermissionError):
+            os.ftruncate(fd, 0)
+        with open("/proc/self/exe", "rb") as f:
+            assert os.pread(fd, 64, 0) == f.read(64)
+    finally:
+        os.close(fd)

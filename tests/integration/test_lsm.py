@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from harness import Bundle, Runtime, unique_id
 
@@ -59,3 +61,27 @@ def test_selinux_label_applied(rt: Runtime, bundle: Bundle) -> None:
     bundle.process["selinuxLabel"] = label
     r = rt.run_sh(bundle, "cat /proc/self/attr/current")
     assert r.rc == 0 and label in r.out, r
+
+
+def test_lsm_attr_write_cannot_be_redirected_by_a_mount(
+    rt: Runtime, bundle: Bundle, tmp_path: Path
+) -> None:
+    """CVE-2025-52881 class: a config mount over /proc/self/attr/<lsm>/exec would catch a
+    write made through the container's /proc (the profile silently not applied, and a host
+    file written). The runtime writes through an fd opened on its own /proc beforehand."""
+    if lsm.apparmor_enabled():
+        field, value, kind = "apparmorProfile", "unconfined", "apparmor"
+    elif lsm.selinux_enabled():
+        field, value, kind = "selinuxLabel", "system_u:system_r:container_t:s0", "selinux"
+    else:
+        pytest.skip(
+            "neither AppArmor nor SELinux runs here: the attribute cannot be written at all "
+            "(the fd-based write is unit-tested in tests/unit/test_lsm_labels.py)"
+        )
+    trap = tmp_path / "trap"
+    trap.write_text("")
+    bundle.process[field] = value
+    bundle.add_mount(f"/proc/self/attr/{kind}/exec", str(trap), "bind", ["bind"])
+    r = rt.run_sh(bundle, "cat /proc/self/attr/current")
+    assert trap.read_text() == "", r
+    assert r.rc == 0 and value.split()[-1] in r.out, r

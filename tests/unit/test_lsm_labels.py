@@ -26,3 +26,24 @@ def test_check_refuses_what_the_host_lacks(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(ConfigError, match="process.selinuxLabel"):
         lsm.check({"selinuxLabel": "l"}, {})
     lsm.check({}, {"mountLabel": "x"})  # ignored without SELinux, as runc
+
+
+def test_exec_attrs_open_on_procfs_and_write_through_the_fd() -> None:
+    """The attribute fd is opened through the runtime's /proc and written later: on a host
+    with no LSM the kernel refuses the value itself (EINVAL) -- proof the write reached the
+    procfs attribute rather than some other file -- and the error names the LSM."""
+    import os
+
+    opened = lsm.open_attrs({"apparmorProfile": "p", "selinuxLabel": "l"})
+    assert [w.partition("=")[0] for _, w in opened] == ["apparmor", "selinux"]
+    proc_dev = os.stat("/proc/self").st_dev
+    assert all(os.fstat(fd).st_dev == proc_dev for fd, _ in opened)
+    fds = [fd for fd, _ in opened]
+    if lsm.apparmor_enabled() or lsm.selinux_enabled():
+        lsm.close_attrs(opened)
+        pytest.skip("an LSM runs here: a real label would be applied to this test process")
+    with pytest.raises(Exception, match="apparmor failed to apply 'exec p'"):
+        lsm.write_attrs(opened)
+    for fd in fds:  # closed, whatever happened
+        with pytest.raises(OSError):
+            os.fstat(fd)
