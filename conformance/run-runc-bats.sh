@@ -1,18 +1,22 @@
 #!/bin/bash
-# runc 1.1.5's own bats integration tests against pyrunc and runc, side by side.
-# usage: conformance/run-runc-bats.sh [FILE.bats ...]   (default: the core issue's 22 files)
-# Needs ../shared/harness (this project's checkout layout) and root.
+# runc 1.1.5's own bats integration suite (Debian's source package: fetched with apt-get
+# source, helpers built with Debian's Go packages, images made offline from busybox) against
+# runc and pyrunc, side by side. Writes conformance/results/runc-bats-{runc,pyrunc}.{tap,tsv}.
+# usage: conformance/run-runc-bats.sh [FILE.bats ...]   (default: every file; as root)
+#   env PYRUNC (default .venv/bin/pyrunc), RUNC (default runc on PATH), OUT (raw output dir)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-harness=${HARNESS:-$here/../../shared/harness}
-pyrunc=${PYRUNC:-$(command -v pyrunc || echo "$here/../.venv/bin/pyrunc")}
-files=("$@")
-if [ ${#files[@]} -eq 0 ]; then
-	for f in create start start_detached start_hello state delete kill list spec run root cwd \
-		umask dev mask mounts hooks no_pivot tty help version debug; do files+=("$f.bats"); done
-fi
+cd "$here/.."
+[ -n "${PYRUNC:-}" ] || [ -x .venv/bin/pyrunc ] || ./scripts/setup.sh
+pyrunc=${PYRUNC:-$PWD/.venv/bin/pyrunc}
+runc=${RUNC:-$(command -v runc || echo /usr/sbin/runc)}
 out=${OUT:-/var/tmp/pyrunc-conformance}
-mkdir -p "$out"
-"$harness/runc-bats.sh" "$(command -v runc)" "$out/runc.tap" "${files[@]}"
-"$harness/runc-bats.sh" "$pyrunc" "$out/pyrunc.tap" "${files[@]}"
-"$harness/runc-bats-compare.sh" "$out/runc.tsv" "$out/pyrunc.tsv"
+mkdir -p "$out" "$here/results"
+"$here/harness/runc-bats.sh" "$runc" "$out/runc.tap" "$@" || true
+"$here/harness/runc-bats.sh" -n "$pyrunc" "$out/pyrunc.tap" "$@" || true
+for r in runc pyrunc; do
+	cp "$out/$r.tap" "$here/results/runc-bats-$r.tap"
+	cp "$out/$r.tsv" "$here/results/runc-bats-$r.tsv"
+done
+"$here/harness/runc-bats-compare.sh" "$here/results/runc-bats-runc.tsv" \
+	"$here/results/runc-bats-pyrunc.tsv" | tee "$here/results/runc-bats-compare.txt"

@@ -4,6 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 export PYRUNC="$PWD/.venv/bin/pyrunc"
-.venv/bin/ruff check pyrunc oci_schema tests bench
+.venv/bin/ruff check pyrunc oci_schema tests bench conformance
 # the installed package (with its compiled syscall glue) is what gets tested, not ./pyrunc
 exec .venv/bin/pytest -q -p no:cacheprovider tests "$@"

@@ -89,6 +89,10 @@ class Plan:
 
             self.seccomp = seccomp.build(lx["seccomp"])
             seccomp.check_listener(lx["seccomp"])
+        if lx.get("intelRdt") is not None:
+            from pyrunc.linux import intelrdt
+
+            intelrdt.check(lx["intelRdt"])
         rlimits.check(self.process.get("rlimits") or [])
         ns_types = {ns.get("type") for ns in lx.get("namespaces") or []}
         sysctl.check(lx.get("sysctl") or {}, ns_types, self.join)

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""conformance/RESULTS.md from what the runners left in conformance/results/.
+
+Reads runc-bats-{runc,pyrunc}.tsv (run-runc-bats.sh), containerd-{runc,pyrunc}.txt
+(run-containerd.sh) and spec-{pyrunc,runc}.json (run-spec.sh); a suite whose files are missing
+is reported as not run. Stdlib only, so it runs with any python3.
+
+usage: conformance/report.py [--out conformance/RESULTS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import json
+import os
+import subprocess
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RES = os.path.join(HERE, "results")
+RUNTIMES = ("pyrunc", "runc")
+
+
+def first_line(*cmd: str) -> str:
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not installed"
+    return (p.stdout or p.stderr).strip().split("\n")[0] or "?"
+
+
+def mtime(path: str) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(path)))
+
+
+def bats_section() -> list[str]:
+    paths = {r: os.path.join(RES, f"runc-bats-{r}.tsv") for r in RUNTIMES}
+    if not all(os.path.exists(p) for p in paths.values()):
+        title = "## runc's bats integration suite"
+        return [title, "", "not run (conformance/run-runc-bats.sh)", ""]
+    rows: dict[str, dict[tuple[str, str], str]] = {}
+    for r, p in paths.items():
+        with open(p, newline="") as f:
+            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+            rows[r] = {(x["file"], x["test"]): x["result"] for x in reader}
+    files = list(dict.fromkeys(k[0] for k in rows["runc"]))
+    count = {r: collections.defaultdict(collections.Counter) for r in RUNTIMES}
+    for r in RUNTIMES:
+        for (f, _t), res in rows[r].items():
+            count[r][f][res] += 1
+    both = collections.Counter()
+    lines = [
+        "## runc's bats integration suite",
+        "",
+        f"runc 1.1.5's tests/integration (Debian's source package), run {mtime(paths['pyrunc'])} "
+        "with `conformance/run-runc-bats.sh`; TAP and TSV in `results/`.",
+        "",
+        "| file | runc pass / fail / skip | pyrunc pass / fail / skip | pyrunc passes of runc's |",
+        "|---|---|---|---|",
+    ]
+    for f in files:
+        rc, pc = count["runc"][f], count["pyrunc"][f]
+        base = [k for k, v in rows["runc"].items() if k[0] == f and v == "pass"]
+        got = sum(1 for k in base if rows["pyrunc"].get(k) == "pass")
+        both["base"] += len(base)
+        both["got"] += got
+        lines.append(
+            f"| {f} | {rc['pass']} / {rc['fail']} / {rc['skip']} | "
+            f"{pc['pass']} / {pc['fail']} / {pc['skip']} | {got} / {len(base)} |"
+        )
+    tot = {r: collections.Counter() for r in RUNTIMES}
+    for r in RUNTIMES:
+        for c in count[r].values():
+            tot[r].update(c)
+    rt, pt = tot["runc"], tot["pyrunc"]
+    pct = 100 * both["got"] / both["base"] if both["base"] else 0
+    lines.append(
+        f"| **total** | **{rt['pass']} / {rt['fail']} / {rt['skip']}** | "
+        f"**{pt['pass']} / {pt['fail']} / {pt['skip']}** | **{both['got']} / {both['base']} "
+        f"({pct:.1f}%)** |"
+    )
+    runc, py = rows["runc"], rows["pyrunc"]
+    lost = sorted(k for k, v in runc.items() if v == "pass" and py.get(k) != "pass")
+    gained = sorted(k for k, v in py.items() if v == "pass" and runc.get(k) != "pass")
+    lines.append("")
+    if lost:
+        lines.append("runc passes, pyrunc does not:")
+        lines += [f"- {f}: {t} ({rows['pyrunc'].get((f, t), 'missing')})" for f, t in lost]
+    if gained:
+        lines.append("")
+        lines.append("pyrunc passes, runc does not:")
+        lines += [f"- {f}: {t} (runc: {rows['runc'].get((f, t), 'missing')})" for f, t in gained]
+    lines.append("")
+    return lines
+
+
+def containerd_section() -> list[str]:
+    lines = ["## containerd 1.6 with ctr", ""]
+    found = False
+    rows = []
+    for r, label in (("runc", "runc v2 shim + runc"), ("pyrunc", "runc v2 shim + pyrunc "
+                                                                 "(BinaryName)")):
+        p = os.path.join(RES, f"containerd-{r}.txt")
+        if not os.path.exists(p):
+            continue
+        found = True
+        with open(p) as f:
+            text = f.read().splitlines()
+        checks = [ln for ln in text if ln.startswith(("PASS ", "FAIL "))]
+        npass = sum(1 for ln in checks if ln.startswith("PASS "))
+        fails = [ln[5:] for ln in checks if ln.startswith("FAIL ")]
+        rows.append(f"| {label} | {npass} / {len(checks)} | {'; '.join(fails) or '-'} |")
+        stamp = mtime(p)
+    if not found:
+        return lines + ["not run (conformance/run-containerd.sh)", ""]
+    lines += [
+        f"A private containerd ({first_line('containerd', '--version')}), run {stamp} with "
+        "`conformance/run-containerd.sh`. Our own shim (`io.containerd.pyrunc.v2`) is a later "
+        "issue.",
+        "",
+        "| runtime | checks passed | failed |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ]
+    return lines
+
+
+def spec_section() -> list[str]:
+    data = {}
+    for r in RUNTIMES:
+        p = os.path.join(RES, f"spec-{r}.json")
+        if os.path.exists(p):
+            with open(p) as f:
+                data[r] = json.load(f)
+    lines = ["## OCI runtime-spec conformance (this project's tests)", ""]
+    if "pyrunc" not in data:
+        return lines + ["not run (conformance/run-spec.sh)", ""]
+    lines += [
+        f"`tests/integration/spec/`: one test per MUST of the runtime spec this machine can "
+        f"exercise, each naming its section; run {mtime(os.path.join(RES, 'spec-pyrunc.json'))} "
+        "with `conformance/run-spec.sh` (and `RUNTIME=runc conformance/run-spec.sh`).",
+        "",
+        "| spec section | tests | pyrunc pass / fail / skip | runc pass / fail / skip |",
+        "|---|---|---|---|",
+    ]
+    per: dict[str, dict[str, collections.Counter]] = {}
+    for r, items in data.items():
+        for it in items:
+            sec = it.get("section", "?").split("#")[0]
+            per.setdefault(sec, {}).setdefault(r, collections.Counter())[it["outcome"]] += 1
+    tot = {r: collections.Counter() for r in data}
+    for sec in sorted(per):
+        cells = []
+        for r in RUNTIMES:
+            c = per[sec].get(r)
+            if c is None:
+                cells.append("not run")
+                continue
+            tot[r].update(c)
+            cells.append(f"{c['passed']} / {c['failed'] + c['xfailed']} / {c['skipped']}")
+        n = sum(per[sec]["pyrunc"].values())
+        lines.append(f"| {sec} | {n} | {cells[0]} | {cells[1]} |")
+    cells = [
+        f"**{tot[r]['passed']} / {tot[r]['failed'] + tot[r]['xfailed']} / {tot[r]['skipped']}**"
+        if r in tot else "not run"
+        for r in RUNTIMES
+    ]
+    lines.append(f"| **total** | **{len(data['pyrunc'])}** | {cells[0]} | {cells[1]} |")
+    lines.append("")
+    for r in RUNTIMES:
+        bad = [it for it in data.get(r, []) if it["outcome"] in ("failed", "xfailed")]
+        if bad:
+            lines.append(f"{r} fails:")
+            lines += [f"- `{it['test'].split('::')[-1]}` ({it['section']}): "
+                      f"{it.get('reason') or it.get('requirement', '')}"[:300] for it in bad]
+            lines.append("")
+    skipped = [it for it in data["pyrunc"] if it["outcome"] == "skipped"]
+    if skipped:
+        lines.append("Skipped here (the reason each test gives):")
+        lines += [f"- `{it['test'].split('::')[-1]}`: {it.get('reason', '')}"[:300]
+                  for it in skipped]
+        lines.append("")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    a = ap.parse_args()
+    pyrunc = os.path.join(HERE, "..", ".venv", "bin", "pyrunc")
+    head = [
+        "# Conformance results",
+        "",
+        "Generated by `conformance/report.py` from the files in `conformance/results/` "
+        "(`conformance/run-all.sh` reruns everything, ~20 minutes, as root).",
+        "",
+        f"- report written: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- kernel: {os.uname().release} ({os.uname().machine}); cgroups: "
+        + ("v2 only" if not os.path.exists("/sys/fs/cgroup/unified") and os.path.exists(
+            "/sys/fs/cgroup/cgroup.controllers")
+           else "v1 hybrid (cgroup2 at /sys/fs/cgroup/unified)"),
+        f"- pyrunc: {first_line(pyrunc, '--version') if os.path.exists(pyrunc) else '?'}",
+        f"- runc: {first_line('runc', '--version')}",
+        f"- crun: {first_line('crun', '--version')}",
+        f"- containerd: {first_line('containerd', '--version')}",
+        f"- bats: {first_line('bats', '--version')}",
+        "",
+    ]
+    body = spec_section() + bats_section() + containerd_section()
+    with open(a.out, "w") as f:
+        f.write("\n".join(head + body).rstrip() + "\n")
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
