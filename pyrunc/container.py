@@ -415,10 +415,14 @@ def destroy(root: str, st: dict) -> None:
     if hooks.get("poststop"):
         from pyrunc import hooks as hk
 
-        try:
-            hk.run_list(hooks["poststop"], S.hook_state(st, "stopped"), "poststop")
-        except RuntimeErr as e:
-            log.warn(str(e))
+        state = S.hook_state(st, "stopped")
+        for i, h in enumerate(hooks["poststop"]):
+            # the spec: a failing poststop hook is a warning, and the rest still run (runc 1.1
+            # stops at the first failure)
+            try:
+                hk.run_one(h, state, f"poststop[{i}]")
+            except RuntimeErr as e:
+                log.warn(str(e))
 
 
 def delete(root: str, cid: str, force: bool = False) -> None:

@@ -10,7 +10,7 @@ from a memfd copy of the interpreter sealed against writes before it joins anyth
 does with itself: /proc/<pid>/exe then names the sealed copy. The copy (~7 MB) and a fresh
 interpreter cost ~15 ms, paid only by those containers.
 
-The Plan crosses the execve pickled in a memfd; the fds it names are made inheritable. The
+The Plan crosses the execve marshalled in a memfd; the fds it names are made inheritable. The
 seccomp filter (a libseccomp object) is rebuilt from the config on the other side.
 """
 
@@ -60,41 +60,61 @@ def _plan_fds(plan, r: int, w: int) -> list[int]:  # noqa: ANN001
     return [fd for fd in fds if fd >= 0]
 
 
+def _to_data(plan) -> dict:  # noqa: ANN001
+    """The Plan as marshal-able data (marshal is built in: pickle would cost ~7 ms to import,
+    on each side of the execve)."""
+    data = {k: getattr(plan, k) for k in type(plan).__slots__}
+    data["caps"] = tuple(getattr(plan.caps, k) for k in type(plan.caps).__slots__)
+    data["seccomp"] = plan.seccomp is not None  # a libseccomp object: rebuilt by resume
+    data["join_fds"] = [tuple(x) for x in plan.join_fds]
+    return data
+
+
+def _from_data(data: dict):  # noqa: ANN202
+    from pyrunc.init.plan import Plan
+    from pyrunc.linux.capabilities import CapSets
+
+    plan = Plan.__new__(Plan)
+    caps = CapSets.__new__(CapSets)
+    for k, v in zip(CapSets.__slots__, data.pop("caps"), strict=True):
+        setattr(caps, k, v)
+    for k, v in data.items():
+        setattr(plan, k, v)
+    plan.caps = caps
+    plan.seccomp = None
+    return plan
+
+
 def reexec(plan, r: int, w: int) -> None:  # noqa: ANN001
     """In the forked child, before it joins anything: continue as stage1 in a sealed
     interpreter. Never returns (execve replaces us, or the caller reports the error)."""
-    import pickle
+    import marshal
     import sys
 
     exe = _sealed_interpreter()
-    seccomp_filter, plan.seccomp = plan.seccomp, None
+    # our own package's parent first: an editable install finds it through an import hook,
+    # which -S does not load
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     blob = os.memfd_create("pyrunc-plan", 0)
-    with os.fdopen(os.dup(blob), "wb") as f:
-        # builtins only, loadable before our imports; our own package's parent first (an
-        # editable install finds it through an import hook, which -S does not load)
-        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        pickle.dump([here, *sys.path], f, protocol=5)
-        pickle.dump((plan, r, w, seccomp_filter is not None), f, protocol=5)
+    os.write(blob, marshal.dumps(([here, *sys.path], _to_data(plan), r, w)))
     os.lseek(blob, 0, os.SEEK_SET)
     for fd in _plan_fds(plan, r, w):
         os.set_inheritable(fd, True)
     code = (
-        f"import sys,os,pickle;f=os.fdopen({blob},'rb');sys.path[:]=pickle.load(f);"
-        "from pyrunc.init import sealed;sealed.resume(f)"
+        f"import sys,os,marshal;f=os.fdopen({blob},'rb');p,d,r,w=marshal.load(f);f.close();"
+        "sys.path[:]=p;from pyrunc.init import sealed;sealed.resume(d,r,w)"
     )
     # -I -S: nothing from the environment or site runs before we are back in our code
     os.execv(f"/proc/self/fd/{exe}", [sys.executable, "-I", "-S", "-c", code])
 
 
-def resume(f) -> None:  # noqa: ANN001
+def resume(data: dict, r: int, w: int) -> None:
     """The sealed interpreter's entry: rebuild what did not travel and carry on as stage1."""
-    import pickle
-
     from pyrunc.linux import sys as S
 
     S.prctl(S.PR_SET_DUMPABLE, 0)  # execve made us dumpable again; nothing has joined yet
-    plan, r, w, had_seccomp = pickle.load(f)
-    f.close()
+    had_seccomp = data["seccomp"]
+    plan = _from_data(data)
     for fd in _plan_fds(plan, r, w):
         os.set_inheritable(fd, False)  # hooks the init runs must not inherit them
     from pyrunc.init import child

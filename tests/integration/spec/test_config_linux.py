@@ -26,6 +26,15 @@ from harness import (
     mountinfo_line,
     unique_id,
 )
+from helpers import (
+    create_and_start,
+    create_fails,
+    create_sleeping,
+    fields,
+    own_cgroup,
+    run_ok,
+    wait_file,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -40,18 +49,8 @@ NS_LINKS = {
 }
 
 
-def _run(rt: Runtime, bundle: Bundle, script: str) -> str:
-    r = rt.run_sh(bundle, script)
-    assert r.rc == 0, r
-    return r.out
-
-
 def _ns_script(kinds: list[str]) -> str:
     return "; ".join(f"echo {k}=$(readlink /proc/self/ns/{NS_LINKS[k]})" for k in kinds)
-
-
-def _kv(text: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
 def _set_namespaces(bundle: Bundle, entries: list[dict[str, str]]) -> None:
@@ -63,13 +62,6 @@ def _v1(ctrl: str) -> Path:
     if not path.is_dir() or (CGROUP_ROOT / "cgroup.controllers").exists():
         pytest.skip(f"needs the cgroup v1 {ctrl} hierarchy")
     return path
-
-
-def _created_pid(rt: Runtime, bundle: Bundle, cid: str) -> int:
-    bundle.args("sleep", "100")
-    r = rt.create(cid, bundle)
-    assert r.rc == 0, r
-    return int(rt.state(cid)["pid"])
 
 
 @pytest.fixture
@@ -100,7 +92,7 @@ def test_new_namespace_for_each_type_without_path(rt: Runtime, bundle: Bundle) -
     namespaces different from the runtime's (the user type is checked with its id mappings)."""
     kinds = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
     _set_namespaces(bundle, [{"type": k} for k in kinds])
-    inside = _kv(_run(rt, bundle, _ns_script(kinds)))
+    inside = fields(run_ok(rt, bundle, _ns_script(kinds)), "=")
     for k in kinds:
         assert inside[k] != os.readlink(f"/proc/self/ns/{NS_LINKS[k]}"), k
 
@@ -116,7 +108,7 @@ def test_namespace_path_is_joined(rt: Runtime, bundle: Bundle, ns_holder: int) -
     entries += [{"type": k, "path": f"/proc/{ns_holder}/ns/{NS_LINKS[k]}"} for k in kinds]
     _set_namespaces(bundle, entries)
     bundle.config.pop("hostname", None)
-    inside = _kv(_run(rt, bundle, _ns_script(kinds)))
+    inside = fields(run_ok(rt, bundle, _ns_script(kinds)), "=")
     for k in kinds:
         assert inside[k] == os.readlink(f"/proc/{ns_holder}/ns/{NS_LINKS[k]}"), k
 
@@ -127,15 +119,11 @@ def test_namespace_path_is_joined(rt: Runtime, bundle: Bundle, ns_holder: int) -
 )
 def test_namespace_path_of_wrong_type_errors(rt: Runtime, bundle: Bundle) -> None:
     """A uts entry whose path is a network namespace is refused; nothing is left behind."""
-    cid = unique_id()
     entries = [n for n in bundle.linux["namespaces"] if n["type"] != "uts"]
     entries.append({"type": "uts", "path": f"/proc/{os.getpid()}/ns/net"})
     _set_namespaces(bundle, entries)
     bundle.config.pop("hostname", None)
-    bundle.args("true")
-    r = rt.create(cid, bundle)
-    assert r.rc != 0, r
-    assert rt.cmd("state", cid).rc != 0
+    create_fails(rt, bundle)
 
 
 @pytest.mark.spec(
@@ -148,38 +136,39 @@ def test_unlisted_namespace_is_inherited(rt: Runtime, bundle: Bundle) -> None:
     kinds = ["network", "ipc", "uts"]
     _set_namespaces(bundle, [{"type": "pid"}, {"type": "mount"}])
     bundle.config.pop("hostname", None)
-    inside = _kv(_run(rt, bundle, _ns_script(kinds)))
+    inside = fields(run_ok(rt, bundle, _ns_script(kinds)), "=")
     for k in kinds:
         assert inside[k] == os.readlink(f"/proc/self/ns/{NS_LINKS[k]}"), k
 
 
-@pytest.mark.spec(
-    "config-linux.md#namespaces",
-    "If a namespaces field contains duplicated namespaces with same type, the runtime MUST "
-    "generate an error.",
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param(
+            {"type": "network"},
+            marks=pytest.mark.spec(
+                "config-linux.md#namespaces",
+                "If a namespaces field contains duplicated namespaces with same type, the runtime "
+                "MUST generate an error.",
+            ),
+            id="duplicate-type",
+        ),
+        pytest.param(
+            {"type": "specbogus"},
+            marks=pytest.mark.spec(
+                "config.md#valid-values",
+                "Runtimes that are reading or processing this configuration file MUST generate an "
+                "error when invalid or unsupported values are encountered.",
+            ),
+            id="unknown-type",
+        ),
+    ],
 )
-def test_duplicate_namespace_type_errors(rt: Runtime, bundle: Bundle) -> None:
-    """Two network entries are ambiguous: create fails, leaving nothing."""
-    cid = unique_id()
-    bundle.linux["namespaces"].append({"type": "network"})
-    bundle.args("true")
-    r = rt.create(cid, bundle)
-    assert r.rc != 0, r
-    assert rt.cmd("state", cid).rc != 0
-
-
-@pytest.mark.spec(
-    "config.md#valid-values",
-    "Runtimes that are reading or processing this configuration file MUST generate an error "
-    "when invalid or unsupported values are encountered.",
-)
-def test_unknown_namespace_type_errors(rt: Runtime, bundle: Bundle) -> None:
-    """A namespace type the spec does not define is refused."""
-    cid = unique_id()
-    bundle.linux["namespaces"].append({"type": "specbogus"})
-    bundle.args("true")
-    r = rt.create(cid, bundle)
-    assert r.rc != 0, r
+def test_invalid_namespace_entry_errors(rt: Runtime, bundle: Bundle, extra: dict[str, str]) -> None:
+    """A second network entry is ambiguous, a type the spec does not define is unknown: either
+    way create fails, leaving nothing."""
+    bundle.linux["namespaces"].append(extra)
+    create_fails(rt, bundle)
 
 
 @pytest.mark.spec(
@@ -233,7 +222,7 @@ def test_devices_available(rt: Runtime, bundle: Bundle) -> None:
          "fileMode": 0o600, "uid": 0, "gid": 6},
         {"path": "/dev/spec-p", "type": "p", "fileMode": 0o620, "uid": 5, "gid": 0},
     ]  # fmt: skip
-    out = _run(
+    out = run_ok(
         rt, bundle, "for d in c b p; do stat -c '%F %t %T %a %u %g' /dev/spec-$d; done"
     ).splitlines()
     assert out == [
@@ -251,13 +240,10 @@ def test_devices_available(rt: Runtime, bundle: Bundle) -> None:
 )
 def test_device_path_conflict_errors(rt: Runtime, bundle: Bundle) -> None:
     """A regular file at a device's path (outside /dev, so the rootfs's own) makes create fail."""
-    cid = unique_id()
     (bundle.rootfs / "spec-dev").write_text("a regular file\n")
     bundle.config["root"]["readonly"] = False
     bundle.linux["devices"] = [{"path": "/spec-dev", "type": "c", "major": 1, "minor": 3}]
-    bundle.args("true")
-    r = rt.create(cid, bundle)
-    assert r.rc != 0, r
+    create_fails(rt, bundle)
 
 
 @pytest.mark.spec(
@@ -269,7 +255,7 @@ def test_device_path_conflict_errors(rt: Runtime, bundle: Bundle) -> None:
 def test_default_devices(rt: Runtime, bundle: Bundle) -> None:
     """The six nodes are the kernel's devices (numbers, and they behave: zero reads zeros,
     full is full, urandom gives bytes), and /dev/ptmx leads to the container's devpts."""
-    out = _run(
+    out = run_ok(
         rt,
         bundle,
         'for d in null zero full random urandom tty; do stat -c "$d %F %t %T" /dev/$d; done; '
@@ -371,7 +357,7 @@ def test_dev_console_is_the_terminal(rt: Runtime, bundle: Bundle, short_tmp: Pat
 )
 def test_dev_symlinks(rt: Runtime, bundle: Bundle) -> None:
     """The four links exist and point where the spec says."""
-    out = _run(rt, bundle, "for l in fd stdin stdout stderr; do readlink /dev/$l; done")
+    out = run_ok(rt, bundle, "for l in fd stdin stdout stderr; do readlink /dev/$l; done")
     assert out.split() == ["/proc/self/fd", "/proc/self/fd/0", "/proc/self/fd/1", "/proc/self/fd/2"]
 
 
@@ -392,7 +378,7 @@ def test_cgroups_path_absolute(rt: Runtime, bundle: Bundle) -> None:
     cgpath = f"/{parent}/{cid}"
     bundle.linux["cgroupsPath"] = cgpath
     try:
-        pid = _created_pid(rt, bundle, cid)
+        _, pid = create_sleeping(rt, bundle, cid)
         for ctrl in ("memory", "pids", "cpu", "devices"):
             procs = (CGROUP_ROOT / ctrl / parent / cid / "cgroup.procs").read_text().split()
             assert str(pid) in procs, ctrl
@@ -419,7 +405,7 @@ def test_cgroups_path_consistent(rt: Runtime, bundle: Bundle) -> None:
     seen = []
     for _ in range(2):
         cid = unique_id()
-        pid = _created_pid(rt, bundle, cid)
+        _, pid = create_sleeping(rt, bundle, cid)
         with open(f"/proc/{pid}/cgroup") as f:
             seen.append(sorted(f.read().splitlines()))
         assert rt.cmd("delete", "-f", cid).rc == 0
@@ -436,13 +422,12 @@ def test_memory_limit(rt: Runtime, bundle: Bundle) -> None:
     """The container's memory cgroup carries the configured limit and soft limit."""
     mem = _v1("memory")
     cid = unique_id()
-    cgpath = f"/spec-{cid}"
-    bundle.linux["cgroupsPath"] = cgpath
+    cgpath = own_cgroup(bundle, cid)
     bundle.linux.setdefault("resources", {})["memory"] = {
         "limit": 64 * 1024 * 1024,
         "reservation": 32 * 1024 * 1024,
     }
-    _created_pid(rt, bundle, cid)
+    create_sleeping(rt, bundle, cid)
     d = mem / cgpath.lstrip("/")
     assert int((d / "memory.limit_in_bytes").read_text()) == 64 * 1024 * 1024
     assert int((d / "memory.soft_limit_in_bytes").read_text()) == 32 * 1024 * 1024
@@ -457,7 +442,7 @@ def test_pids_limit(rt: Runtime, bundle: Bundle) -> None:
     _v1("pids")
     bundle.linux["cgroupsPath"] = f"/spec-{unique_id()}"
     bundle.linux.setdefault("resources", {})["pids"] = {"limit": 5}
-    out = _run(
+    out = run_ok(
         rt,
         bundle,
         "read m < /sys/fs/cgroup/pids/pids.max; echo $m; "
@@ -479,15 +464,14 @@ def test_cpu_resources(rt: Runtime, bundle: Bundle) -> None:
     confined to the cpuset."""
     cpu = _v1("cpu")
     cid = unique_id()
-    cgpath = f"/spec-{cid}"
-    bundle.linux["cgroupsPath"] = cgpath
+    cgpath = own_cgroup(bundle, cid)
     bundle.linux.setdefault("resources", {})["cpu"] = {
         "shares": 512,
         "quota": 20000,
         "period": 100000,
         "cpus": "0",
     }
-    pid = _created_pid(rt, bundle, cid)
+    _, pid = create_sleeping(rt, bundle, cid)
     d = cpu / cgpath.lstrip("/")
     assert (d / "cpu.shares").read_text().strip() == "512"
     assert (d / "cpu.cfs_quota_us").read_text().strip() == "20000"
@@ -513,7 +497,7 @@ def test_device_allowlist_in_listed_order(rt: Runtime, bundle: Bundle) -> None:
     results = []
     for rules in ([deny, allow], [allow, deny]):
         bundle.linux["resources"] = {"devices": rules}
-        results.append(_run(rt, bundle, script).strip())
+        results.append(run_ok(rt, bundle, script).strip())
     assert results == ["opened", "denied"]
 
 
@@ -530,12 +514,9 @@ def test_unified_without_controller_errors(rt: Runtime, bundle: Bundle) -> None:
     if ctrls.exists() and "memory" in ctrls.read_text().split():
         pytest.skip("the memory controller is available in cgroup2 here")
     cid = unique_id()
-    cgpath = f"/spec-{cid}"
-    bundle.linux["cgroupsPath"] = cgpath
+    cgpath = own_cgroup(bundle, cid)
     bundle.linux.setdefault("resources", {})["unified"] = {"memory.max": "67108864"}
-    bundle.args("true")
-    r = rt.create(cid, bundle)
-    assert r.rc != 0, r
+    create_fails(rt, bundle, cid)
     assert not (CGROUP_ROOT / "memory" / cgpath.lstrip("/")).exists()
 
 
@@ -549,12 +530,8 @@ def test_intel_rdt_without_resctrl_errors(rt: Runtime, bundle: Bundle) -> None:
     with open("/proc/self/mountinfo") as f:
         if any(" - resctrl " in ln for ln in f):
             pytest.skip("resctrl is mounted here")
-    cid = unique_id()
     bundle.linux["intelRdt"] = {"closID": "spec", "l3CacheSchema": "L3:0=f"}
-    bundle.args("true")
-    r = rt.create(cid, bundle)
-    assert r.rc != 0, r
-    assert rt.cmd("state", cid).rc != 0
+    create_fails(rt, bundle)
 
 
 # --- Sysctl, seccomp, paths, propagation, label ------------------------------------------------
@@ -570,7 +547,7 @@ def test_sysctl(rt: Runtime, bundle: Bundle) -> None:
     host = Path("/proc/sys/net/ipv4/ip_forward").read_text()
     want = "0" if host.strip() == "1" else "1"
     bundle.linux["sysctl"] = {"net.ipv4.ip_forward": want, "kernel.shmmni": "1234"}
-    out = _run(rt, bundle, "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni").split()
+    out = run_ok(rt, bundle, "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni").split()
     assert out == [want, "1234"]
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == host
 
@@ -588,7 +565,7 @@ def test_seccomp_rule_with_errno(rt: Runtime, bundle: Bundle) -> None:
             {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18},
         ],
     }
-    out = _run(rt, bundle, "mkdir /dev/shm/x 2>&1; echo rc=$?")
+    out = run_ok(rt, bundle, "mkdir /dev/shm/x 2>&1; echo rc=$?")
     assert "cross-device" in out.lower(), out
     assert out.strip().endswith("rc=1"), out
 
@@ -603,14 +580,11 @@ def test_seccomp_rule_with_errno(rt: Runtime, bundle: Bundle) -> None:
 )
 def test_seccomp_errno_ret_on_allow_errors(rt: Runtime, bundle: Bundle) -> None:
     """errnoRet on an SCMP_ACT_ALLOW rule is meaningless: create must fail."""
-    cid = unique_id()
     bundle.linux["seccomp"] = {
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}],
     }
-    bundle.args("true")
-    r = rt.create(cid, bundle)
-    assert r.rc != 0, r
+    r = create_fails(rt, bundle)
     assert r.err.strip() != "", r
 
 
@@ -625,7 +599,7 @@ def test_masked_paths(rt: Runtime, bundle: Bundle) -> None:
     (bundle.rootfs / "spec-masked-dir" / "secret").write_text("secret\n")
     (bundle.rootfs / "spec-masked-file").write_text("secret\n")
     bundle.linux["maskedPaths"] = ["/spec-masked-dir", "/spec-masked-file", "/proc/kcore"]
-    out = _run(
+    out = run_ok(
         rt,
         bundle,
         "echo dir:$(ls -A /spec-masked-dir); echo file:$(cat /spec-masked-file); "
@@ -645,7 +619,7 @@ def test_readonly_paths(rt: Runtime, bundle: Bundle) -> None:
     (bundle.rootfs / "spec-ro").mkdir()
     bundle.config["root"]["readonly"] = False
     bundle.linux["readonlyPaths"] = ["/spec-ro", "/proc/sys"]
-    out = _run(
+    out = run_ok(
         rt,
         bundle,
         "touch /spec-ro/f 2>/dev/null && echo ro-writable || echo ro-refused; "
@@ -700,17 +674,13 @@ def test_rootfs_propagation_from_host(
     """A tmpfs mounted on the host below the rootfs while the container runs appears inside
     with `slave` and does not with `private`."""
     bundle.linux["rootfsPropagation"] = propagation
-    cid = unique_id()
     bundle.sh(
-        "touch /out/ready; for i in $(seq 30); do [ -e /spec-prop/marker ] && break; "
+        "echo ready > /out/ready; for i in $(seq 30); do [ -e /spec-prop/marker ] && break; "
         "sleep 0.05; done; if [ -e /spec-prop/marker ]; then echo seen; else echo unseen; fi "
         "> /out/result"
     )
-    assert rt.create(cid, bundle).rc == 0
-    assert rt.cmd("start", cid).rc == 0
-    deadline = time.monotonic() + 10
-    while not (outdir / "ready").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    cid = create_and_start(rt, bundle)
+    wait_file(outdir / "ready")
     target = shared_rootfs / "spec-prop"
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "spec-prop", str(target)], check=True)
     try:
@@ -732,7 +702,7 @@ def test_rootfs_propagation_from_host(
 def test_rootfs_propagation_shared(rt: Runtime, bundle: Bundle) -> None:
     """With `shared`, the container's / is in a peer group (a shared:N field in mountinfo)."""
     bundle.linux["rootfsPropagation"] = "shared"
-    out = _run(rt, bundle, "cat /proc/self/mountinfo")
+    out = run_ok(rt, bundle, "cat /proc/self/mountinfo")
     root = mountinfo_line(out, "/")
     assert root, out
     fields = root[-1].split(" - ")[0].split()[6:]
@@ -753,7 +723,7 @@ def test_mount_label_without_selinux(rt: Runtime, bundle: Bundle) -> None:
     if os.path.exists("/sys/fs/selinux/enforce"):
         pytest.skip("SELinux is enabled here; this checks the non-SELinux behaviour")
     bundle.linux["mountLabel"] = "system_u:object_r:svirt_sandbox_file_t:s0:c1,c2"
-    out = _run(rt, bundle, "cat /proc/self/mountinfo")
+    out = run_ok(rt, bundle, "cat /proc/self/mountinfo")
     assert "context=" not in out
     assert mountinfo_line(out, "/dev/shm"), out
 
@@ -771,7 +741,7 @@ def test_personality_linux32(rt: Runtime, bundle: Bundle) -> None:
     if os.uname().machine != "x86_64":
         pytest.skip("checks the x86_64 -> i686 mapping")
     bundle.linux["personality"] = {"domain": "LINUX32"}
-    assert _run(rt, bundle, "uname -m").strip() in ("i686", "i386")
+    assert run_ok(rt, bundle, "uname -m").strip() in ("i686", "i386")
 
 
 # --- What this machine cannot exercise ---------------------------------------------------------
@@ -786,7 +756,7 @@ def test_selinux_process_label(rt: Runtime, bundle: Bundle) -> None:
     if not os.path.exists("/sys/fs/selinux/enforce"):
         pytest.skip("SELinux is not enabled on this host")
     bundle.process["selinuxLabel"] = "system_u:system_r:container_t:s0:c1,c2"
-    assert "container_t" in _run(rt, bundle, "cat /proc/self/attr/current")
+    assert "container_t" in run_ok(rt, bundle, "cat /proc/self/attr/current")
 
 
 @pytest.mark.spec(
@@ -803,7 +773,7 @@ def test_apparmor_profile(rt: Runtime, bundle: Bundle) -> None:
     if not names:
         pytest.skip("no AppArmor profile is loaded")
     bundle.process["apparmorProfile"] = names[0]
-    assert names[0] in _run(rt, bundle, "cat /proc/self/attr/current")
+    assert names[0] in run_ok(rt, bundle, "cat /proc/self/attr/current")
 
 
 @pytest.mark.spec(
@@ -818,7 +788,7 @@ def test_unified_keys_written(rt: Runtime, bundle: Bundle) -> None:
     cgpath = f"/spec-{unique_id()}"
     bundle.linux["cgroupsPath"] = cgpath
     bundle.linux.setdefault("resources", {})["unified"] = {"pids.max": "42"}
-    assert _run(rt, bundle, "cat /sys/fs/cgroup/pids.max").strip() == "42"
+    assert run_ok(rt, bundle, "cat /sys/fs/cgroup/pids.max").strip() == "42"
 
 
 @pytest.mark.spec(
@@ -835,7 +805,7 @@ def test_intel_rdt_tasks(rt: Runtime, bundle: Bundle) -> None:
     bundle.linux["intelRdt"] = {"closID": f"spec-{cid}"}
     (resctrl / f"spec-{cid}").mkdir(exist_ok=True)
     try:
-        pid = _created_pid(rt, bundle, cid)
+        _, pid = create_sleeping(rt, bundle, cid)
         assert str(pid) in (resctrl / f"spec-{cid}" / "tasks").read_text().split()
     finally:
         rt.cmd("delete", "-f", cid)

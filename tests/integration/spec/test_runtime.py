@@ -17,10 +17,26 @@ from typing import Any
 
 import pytest
 from harness import CGROUP_ROOT, Bundle, Runtime, unique_id
+from helpers import (
+    create_and_start,
+    create_or_start_fails,
+    create_sleeping,
+    own_cgroup,
+    stopped,
+    wait_file,
+)
 
 pytestmark = pytest.mark.integration
 
 POSTSTART_IN_CREATE = "runc 1.1.5 runs poststart hooks during `create`, before startContainer"
+HOOK_KINDS = (
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+)  # in the order the lifecycle runs them
 SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
 # A host hook: save the state from stdin, append the kind to a shared order file, record the
@@ -37,10 +53,7 @@ def _hook(kind: str, outdir: str, rc: int = 0, sh: str = "/bin/sh") -> dict[str,
 
 def _sleeping(rt: Runtime, bundle: Bundle) -> tuple[str, int]:
     """A started container whose process sleeps; returns (id, host pid)."""
-    cid = unique_id()
-    bundle.args("sleep", "100")
-    r = rt.create(cid, bundle)
-    assert r.rc == 0, r
+    cid, _ = create_sleeping(rt, bundle)
     r = rt.cmd("start", cid)
     assert r.rc == 0, r
     st = rt.wait_status(cid, "running")
@@ -65,15 +78,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _wait_file(path: Path, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def _cgroup_dirs(cgpath: str) -> list[Path]:
     """The directories cgroupsPath names in every mounted v1 hierarchy (and the unified one)."""
     dirs = []
@@ -94,9 +98,7 @@ def _cgroup_dirs(cgpath: str) -> list[Path]:
 )
 def test_state_required_properties(rt: Runtime, bundle: Bundle) -> None:
     """A caller (containerd, a hook) relies on every REQUIRED key being there, typed."""
-    cid = unique_id()
-    bundle.args("sleep", "100")
-    assert rt.create(cid, bundle).rc == 0
+    cid, _ = create_sleeping(rt, bundle)
     st = rt.state(cid)
     assert isinstance(st.get("ociVersion"), str) and SEMVER.match(st["ociVersion"]), st
     assert st.get("id") == cid
@@ -148,9 +150,7 @@ def test_state_bundle_is_absolute_bundle_path(
 )
 def test_state_status_values_follow_lifecycle(rt: Runtime, bundle: Bundle) -> None:
     """Each lifecycle step reports the spec's status word (created -> running -> stopped)."""
-    cid = unique_id()
-    bundle.args("sleep", "100")
-    assert rt.create(cid, bundle).rc == 0
+    cid, _ = create_sleeping(rt, bundle)
     seen = [rt.state(cid)["status"]]
     assert rt.cmd("start", cid).rc == 0
     seen.append(rt.wait_status(cid, "running")["status"])
@@ -159,27 +159,60 @@ def test_state_status_values_follow_lifecycle(rt: Runtime, bundle: Bundle) -> No
     assert seen == ["created", "running", "stopped"]
 
 
-# --- Query state -------------------------------------------------------------------------------
+# --- Query state, start, kill, delete: no id, unknown id ----------------------------------------
 
 
-@pytest.mark.spec(
-    "runtime.md#query-state",
-    "This operation MUST generate an error if it is not provided the ID of a container.",
+NO_ID = "This operation MUST generate an error if it is not provided the container ID."
+
+
+def _op_case(operation: str, unknown_id: bool, section: str, requirement: str) -> Any:
+    """One case of the no-id / unknown-id test carrying its own section and MUST sentence, so
+    the SPEC_JSON report keeps one record per requirement."""
+    which = "unknown-id" if unknown_id else "no-id"
+    return pytest.param(
+        operation,
+        unknown_id,
+        marks=pytest.mark.spec(section, requirement),
+        id=f"{operation}-{which}",
+    )
+
+
+@pytest.mark.parametrize(
+    "operation, unknown_id",
+    [
+        _op_case(
+            "state",
+            False,
+            "runtime.md#query-state",
+            "This operation MUST generate an error if it is not provided the ID of a container.",
+        ),
+        _op_case("start", False, "runtime.md#start", NO_ID),
+        _op_case("kill", False, "runtime.md#kill", NO_ID),
+        _op_case("delete", False, "runtime.md#delete", NO_ID),
+        _op_case(
+            "state",
+            True,
+            "runtime.md#query-state",
+            "Attempting to query a container that does not exist MUST generate an error.",
+        ),
+        _op_case(
+            "start",
+            True,
+            "runtime.md#start",
+            "Attempting to start a container that does not exist MUST generate an error.",
+        ),
+        _op_case(
+            "delete",
+            True,
+            "runtime.md#delete",
+            "Attempting to delete a container that does not exist MUST generate an error.",
+        ),
+    ],
 )
-def test_state_without_id_errors(rt: Runtime) -> None:
-    """No id, no state."""
-    r = rt.cmd("state")
-    assert r.rc != 0, r
-    assert not r.out.lstrip().startswith("{"), r
-
-
-@pytest.mark.spec(
-    "runtime.md#query-state",
-    "Attempting to query a container that does not exist MUST generate an error.",
-)
-def test_state_of_unknown_container_errors(rt: Runtime) -> None:
-    """An unknown id is an error, not an empty or made-up state."""
-    r = rt.cmd("state", unique_id("nx"))
+def test_operation_without_known_id_errors(rt: Runtime, operation: str, unknown_id: bool) -> None:
+    """Each operation on a container needs the id of one that exists: without an id, or with an
+    unknown one (delete without --force), it fails and prints no (made-up) state JSON."""
+    r = rt.cmd(operation, *([unique_id("nx")] if unknown_id else []))
     assert r.rc != 0, r
     assert not r.out.lstrip().startswith("{"), r
 
@@ -209,9 +242,7 @@ def test_create_without_id_errors(rt: Runtime, bundle: Bundle) -> None:
 )
 def test_create_duplicate_id_errors(rt: Runtime, bundle: Bundle) -> None:
     """A second create with a taken id fails and leaves the first container as it was."""
-    cid = unique_id()
-    bundle.args("sleep", "100")
-    assert rt.create(cid, bundle).rc == 0
+    cid, _ = create_sleeping(rt, bundle)
     before = rt.state(cid)
     r = rt.create(cid, bundle)
     assert r.rc != 0, r
@@ -246,8 +277,7 @@ def test_create_invalid_id_errors(rt: Runtime, bundle: Bundle, bad_id: str) -> N
 def test_create_does_not_run_program(rt: Runtime, bundle: Bundle, outdir: Path) -> None:
     """After create the namespaces and cgroup exist but the program has not run; start runs it."""
     cid = unique_id()
-    cgpath = f"/spec-{cid}"
-    bundle.linux["cgroupsPath"] = cgpath
+    cgpath = own_cgroup(bundle, cid)
     bundle.config["hostname"] = "spec-created"
     bundle.sh("echo ran > /out/ran")
     assert rt.create(cid, bundle).rc == 0
@@ -257,7 +287,7 @@ def test_create_does_not_run_program(rt: Runtime, bundle: Bundle, outdir: Path) 
     time.sleep(0.3)
     assert not (outdir / "ran").exists()
     assert rt.cmd("start", cid).rc == 0
-    assert _wait_file(outdir / "ran")
+    assert wait_file(outdir / "ran")
 
 
 @pytest.mark.spec(
@@ -276,7 +306,7 @@ def test_config_changes_after_create_have_no_effect(
     bundle.sh('echo "edited-args $WHICH" > /out/which')
     bundle.save()
     assert rt.cmd("start", cid).rc == 0
-    assert _wait_file(outdir / "which")
+    assert wait_file(outdir / "which")
     time.sleep(0.1)
     assert (outdir / "which").read_text().strip() == "created"
 
@@ -290,8 +320,7 @@ def test_config_changes_after_create_have_no_effect(
 def test_failed_create_leaves_nothing(rt: Runtime, bundle: Bundle, tmp_path: Path) -> None:
     """After a failed create: no container, no cgroup, no process left in it, id free again."""
     cid = unique_id()
-    cgpath = f"/spec-{cid}"
-    bundle.linux["cgroupsPath"] = cgpath
+    cgpath = own_cgroup(bundle, cid)
     bundle.add_mount("/data", str(tmp_path / "does-not-exist"), "bind", ["rbind"])
     bundle.args("true")
     assert rt.create(cid, bundle).rc != 0
@@ -309,35 +338,15 @@ def test_failed_create_leaves_nothing(rt: Runtime, bundle: Bundle, tmp_path: Pat
 
 @pytest.mark.spec(
     "runtime.md#start",
-    "This operation MUST generate an error if it is not provided the container ID.",
-)
-def test_start_without_id_errors(rt: Runtime) -> None:
-    """start needs an id."""
-    assert rt.cmd("start").rc != 0
-
-
-@pytest.mark.spec(
-    "runtime.md#start",
-    "Attempting to start a container that does not exist MUST generate an error.",
-)
-def test_start_unknown_container_errors(rt: Runtime) -> None:
-    """An unknown id cannot be started."""
-    assert rt.cmd("start", unique_id("nx")).rc != 0
-
-
-@pytest.mark.spec(
-    "runtime.md#start",
     "Attempting to start a container that is not created MUST have no effect on the container "
     "and MUST generate an error.",
 )
 def test_start_running_container_errors(rt: Runtime, bundle: Bundle, outdir: Path) -> None:
     """A second start fails and does not run the program again (the counter stays at one)."""
-    cid = unique_id()
     bundle.sh("echo x >> /out/starts; exec sleep 100")
-    assert rt.create(cid, bundle).rc == 0
-    assert rt.cmd("start", cid).rc == 0
+    cid = create_and_start(rt, bundle)
     st = rt.wait_status(cid, "running")
-    assert _wait_file(outdir / "starts")
+    assert wait_file(outdir / "starts")
     r = rt.cmd("start", cid)
     assert r.rc != 0, r
     time.sleep(0.2)
@@ -353,11 +362,7 @@ def test_start_running_container_errors(rt: Runtime, bundle: Bundle, outdir: Pat
 )
 def test_start_stopped_container_errors(rt: Runtime, bundle: Bundle) -> None:
     """A stopped container cannot be started again; it stays stopped (and deletable)."""
-    cid = unique_id()
-    bundle.args("true")
-    assert rt.create(cid, bundle).rc == 0
-    assert rt.cmd("start", cid).rc == 0
-    assert rt.wait_status(cid, "stopped")["status"] == "stopped"
+    cid = stopped(rt, bundle.args("true"))
     r = rt.cmd("start", cid)
     assert r.rc != 0, r
     assert rt.state(cid)["status"] == "stopped"
@@ -374,7 +379,7 @@ def test_start_runs_program(rt: Runtime, bundle: Bundle, outdir: Path) -> None:
     assert rt.create(cid, bundle).rc == 0
     pid = rt.state(cid)["pid"]
     assert rt.cmd("start", cid).rc == 0
-    assert _wait_file(outdir / "argv")
+    assert wait_file(outdir / "argv")
     deadline = time.monotonic() + 5
     while _comm(pid) != "sleep" and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -389,9 +394,7 @@ def test_start_runs_program(rt: Runtime, bundle: Bundle, outdir: Path) -> None:
 )
 def test_status_running_after_start(rt: Runtime, bundle: Bundle) -> None:
     """Right after start returns (no polling) a long-running container is `running`."""
-    cid = unique_id()
-    bundle.args("sleep", "100")
-    assert rt.create(cid, bundle).rc == 0
+    cid, _ = create_sleeping(rt, bundle)
     assert rt.cmd("start", cid).rc == 0
     assert rt.state(cid)["status"] == "running"
 
@@ -402,23 +405,11 @@ def test_status_running_after_start(rt: Runtime, bundle: Bundle) -> None:
 )
 def test_start_without_process_errors(rt: Runtime, bundle: Bundle) -> None:
     """Without `process` there is nothing to run: create (validating early) or start fails."""
-    cid = unique_id()
     del bundle.config["process"]
-    created = rt.create(cid, bundle).rc == 0
-    started = created and rt.cmd("start", cid).rc == 0
-    assert not started
+    create_or_start_fails(rt, bundle)
 
 
 # --- Kill --------------------------------------------------------------------------------------
-
-
-@pytest.mark.spec(
-    "runtime.md#kill",
-    "This operation MUST generate an error if it is not provided the container ID.",
-)
-def test_kill_without_id_errors(rt: Runtime) -> None:
-    """kill needs an id."""
-    assert rt.cmd("kill").rc != 0
 
 
 @pytest.mark.spec(
@@ -428,11 +419,7 @@ def test_kill_without_id_errors(rt: Runtime) -> None:
 )
 def test_kill_stopped_container_errors(rt: Runtime, bundle: Bundle) -> None:
     """A stopped container cannot be signalled; it stays stopped and deletable."""
-    cid = unique_id()
-    bundle.args("true")
-    assert rt.create(cid, bundle).rc == 0
-    assert rt.cmd("start", cid).rc == 0
-    assert rt.wait_status(cid, "stopped")["status"] == "stopped"
+    cid = stopped(rt, bundle.args("true"))
     r = rt.cmd("kill", cid, "KILL")
     assert r.rc != 0, r
     assert rt.state(cid)["status"] == "stopped"
@@ -445,39 +432,19 @@ def test_kill_stopped_container_errors(rt: Runtime, bundle: Bundle) -> None:
 )
 def test_kill_sends_the_signal(rt: Runtime, bundle: Bundle, outdir: Path) -> None:
     """The container's process traps USR1 and records it: the runtime sent that signal."""
-    cid = unique_id()
     bundle.sh(
         "trap 'echo USR1 > /out/sig; exit 0' USR1; trap 'echo TERM > /out/sig; exit 0' TERM; "
-        "touch /out/ready; while :; do sleep 0.05; done"
+        "echo ready > /out/ready; while :; do sleep 0.05; done"
     )
-    assert rt.create(cid, bundle).rc == 0
-    assert rt.cmd("start", cid).rc == 0
-    assert _wait_file(outdir / "ready")
+    cid = create_and_start(rt, bundle)
+    assert wait_file(outdir / "ready")
     r = rt.cmd("kill", cid, "USR1")
     assert r.rc == 0, r
-    assert _wait_file(outdir / "sig")
+    assert wait_file(outdir / "sig")
     assert (outdir / "sig").read_text().strip() == "USR1"
 
 
 # --- Delete ------------------------------------------------------------------------------------
-
-
-@pytest.mark.spec(
-    "runtime.md#delete",
-    "This operation MUST generate an error if it is not provided the container ID.",
-)
-def test_delete_without_id_errors(rt: Runtime) -> None:
-    """delete needs an id."""
-    assert rt.cmd("delete").rc != 0
-
-
-@pytest.mark.spec(
-    "runtime.md#delete",
-    "Attempting to delete a container that does not exist MUST generate an error.",
-)
-def test_delete_unknown_container_errors(rt: Runtime) -> None:
-    """Deleting an unknown id is an error (without --force)."""
-    assert rt.cmd("delete", unique_id("nx")).rc != 0
 
 
 @pytest.mark.spec(
@@ -506,10 +473,7 @@ def test_delete_running_container_errors(rt: Runtime, bundle: Bundle) -> None:
 )
 def test_delete_created_container_errors(rt: Runtime, bundle: Bundle) -> None:
     """`created` is not `stopped`, so by the letter of the spec delete must refuse it."""
-    cid = unique_id()
-    bundle.args("sleep", "100")
-    assert rt.create(cid, bundle).rc == 0
-    pid = rt.state(cid)["pid"]
+    cid, pid = create_sleeping(rt, bundle)
     r = rt.delete(cid)
     assert r.rc != 0, r
     assert rt.state(cid)["pid"] == pid
@@ -522,11 +486,8 @@ def test_delete_created_container_errors(rt: Runtime, bundle: Bundle) -> None:
 def test_delete_removes_resources(rt: Runtime, bundle: Bundle) -> None:
     """After delete: the id is unknown, the cgroups it created are gone, no process is left."""
     cid = unique_id()
-    cgpath = f"/spec-{cid}"
-    bundle.linux["cgroupsPath"] = cgpath
-    bundle.args("sleep", "100")
-    assert rt.create(cid, bundle).rc == 0
-    pid = rt.state(cid)["pid"]
+    cgpath = own_cgroup(bundle, cid)
+    _, pid = create_sleeping(rt, bundle, cid)
     dirs = [d for d in _cgroup_dirs(cgpath) if d.exists()]
     assert dirs, "the container has no cgroup to check"
     assert rt.cmd("start", cid).rc == 0
@@ -547,12 +508,8 @@ def test_delete_removes_resources(rt: Runtime, bundle: Bundle) -> None:
 )
 def test_delete_keeps_resources_not_created(rt: Runtime, bundle: Bundle, outdir: Path) -> None:
     """The bundle, a bind-mounted host directory and what the container wrote there survive."""
-    cid = unique_id()
     (outdir / "host-file").write_text("keep\n")
-    bundle.sh("echo from-container > /out/written")
-    assert rt.create(cid, bundle).rc == 0
-    assert rt.cmd("start", cid).rc == 0
-    assert rt.wait_status(cid, "stopped")["status"] == "stopped"
+    cid = stopped(rt, bundle.sh("echo from-container > /out/written"))
     assert rt.delete(cid).rc == 0
     assert (outdir / "host-file").read_text() == "keep\n"
     assert (outdir / "written").read_text() == "from-container\n"
@@ -567,23 +524,21 @@ def test_delete_keeps_resources_not_created(rt: Runtime, bundle: Bundle, outdir:
 def hooked(bundle: Bundle, outdir: Path) -> Bundle:
     """Every hook kind records itself; startContainer (run inside the container) through /out."""
     hooks: dict[str, list[dict[str, Any]]] = {
-        k: [_hook(k, str(outdir))]
-        for k in ("prestart", "createRuntime", "createContainer", "poststart", "poststop")
+        k: [_hook(k, "/out" if k == "startContainer" else str(outdir))] for k in HOOK_KINDS
     }
-    hooks["startContainer"] = [_hook("startContainer", "/out")]
     bundle.config["hooks"] = hooks
     return bundle
 
 
-def _full_lifecycle(rt: Runtime, bundle: Bundle) -> str:
-    cid = unique_id()
-    bundle.args("sleep", "100")
-    assert rt.create(cid, bundle).rc == 0
+def _full_lifecycle(rt: Runtime, bundle: Bundle) -> tuple[str, int]:
+    """create, start, kill and delete a sleeping container, so every hook kind gets its turn;
+    returns (id, host pid of the container process)."""
+    cid, pid = create_sleeping(rt, bundle)
     assert rt.cmd("start", cid).rc == 0
     assert rt.cmd("kill", cid, "KILL").rc == 0
     rt.wait_status(cid, "stopped")
     assert rt.delete(cid).rc == 0
-    return cid
+    return cid, pid
 
 
 @pytest.mark.runc_deviation(POSTSTART_IN_CREATE)
@@ -599,14 +554,7 @@ def test_hooks_lifecycle_order(rt: Runtime, hooked: Bundle, outdir: Path) -> Non
     """The six kinds run once each, in the lifecycle's order."""
     _full_lifecycle(rt, hooked)
     order = (outdir / "order").read_text().split()
-    assert order == [
-        "prestart",
-        "createRuntime",
-        "createContainer",
-        "startContainer",
-        "poststart",
-        "poststop",
-    ]
+    assert order == list(HOOK_KINDS)
 
 
 @pytest.mark.spec("config.md#posix-platform-hooks", "Hooks MUST be called in the listed order.")
@@ -626,16 +574,8 @@ def test_hooks_of_one_kind_in_listed_order(rt: Runtime, bundle: Bundle, outdir: 
 )
 def test_hooks_get_state_on_stdin(rt: Runtime, hooked: Bundle, outdir: Path) -> None:
     """Every hook reads a state JSON with the container's id, bundle and (for live kinds) pid."""
-    cid = unique_id()
-    hooked.args("sleep", "100")
-    assert rt.create(cid, hooked).rc == 0
-    pid = rt.state(cid)["pid"]
-    assert rt.cmd("start", cid).rc == 0
-    assert rt.cmd("kill", cid, "KILL").rc == 0
-    rt.wait_status(cid, "stopped")
-    assert rt.delete(cid).rc == 0
-    kinds = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart")
-    for kind in (*kinds, "poststop"):
+    cid, pid = _full_lifecycle(rt, hooked)
+    for kind in HOOK_KINDS:
         st = json.loads((outdir / f"{kind}.json").read_text())
         assert st["id"] == cid, kind
         assert os.path.samefile(st["bundle"], hooked.path), kind
@@ -653,9 +593,7 @@ def test_create_runtime_hook_in_runtime_namespace(
     rt: Runtime, hooked: Bundle, outdir: Path
 ) -> None:
     """createRuntime (and prestart) run in the host's mount namespace, not the container's."""
-    cid = unique_id()
-    hooked.args("sleep", "100")
-    assert rt.create(cid, hooked).rc == 0
+    create_sleeping(rt, hooked)
     host = os.readlink("/proc/self/ns/mnt")
     assert (outdir / "createRuntime.mnt").read_text().strip() == host
     assert (outdir / "prestart.mnt").read_text().strip() == host
@@ -669,10 +607,7 @@ def test_create_container_hook_in_container_namespace(
     rt: Runtime, hooked: Bundle, outdir: Path
 ) -> None:
     """createContainer runs in the container's mount namespace (before pivot_root)."""
-    cid = unique_id()
-    hooked.args("sleep", "100")
-    assert rt.create(cid, hooked).rc == 0
-    pid = rt.state(cid)["pid"]
+    _, pid = create_sleeping(rt, hooked)
     assert (outdir / "createContainer.mnt").read_text().strip() == os.readlink(
         f"/proc/{pid}/ns/mnt"
     )
@@ -689,13 +624,10 @@ def test_start_container_hook_in_container(rt: Runtime, bundle: Bundle, outdir: 
     script.write_text("#!/bin/sh\nreadlink /proc/self/ns/mnt > /out/startContainer.mnt\n")
     script.chmod(0o755)
     bundle.config["hooks"] = {"startContainer": [{"path": "/spec-start-hook"}]}
-    cid = unique_id()
-    bundle.args("sleep", "100")
-    assert rt.create(cid, bundle).rc == 0
-    pid = rt.state(cid)["pid"]
+    cid, pid = create_sleeping(rt, bundle)
     assert not (outdir / "startContainer.mnt").exists()
     assert rt.cmd("start", cid).rc == 0
-    assert _wait_file(outdir / "startContainer.mnt")
+    assert wait_file(outdir / "startContainer.mnt")
     assert (outdir / "startContainer.mnt").read_text().strip() == os.readlink(f"/proc/{pid}/ns/mnt")
 
 
@@ -715,9 +647,7 @@ def test_poststart_after_exec_before_start_returns(
         f"cat /proc/$pid/comm > {d}/ps.comm.tmp; mv {d}/ps.comm.tmp {d}/ps.comm"
     )
     bundle.config["hooks"] = {"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}
-    cid = unique_id()
-    bundle.args("sleep", "100")
-    assert rt.create(cid, bundle).rc == 0
+    cid, _ = create_sleeping(rt, bundle)
     assert not (outdir / "ps.comm").exists()
     assert rt.cmd("start", cid).rc == 0
     assert (outdir / "ps.comm").exists(), "poststart had not run when start returned"
@@ -733,8 +663,7 @@ def test_poststop_after_delete_before_return(rt: Runtime, bundle: Bundle, outdir
     """At poststop time the runtime no longer knows the id and the cgroup is gone; the hook has
     finished when delete returns."""
     cid = unique_id()
-    cgpath = f"/spec-{cid}"
-    bundle.linux["cgroupsPath"] = cgpath
+    cgpath = own_cgroup(bundle, cid)
     state_cmd = " ".join(rt.argv("state", cid))
     d = str(outdir)
     script = (
@@ -743,10 +672,7 @@ def test_poststop_after_delete_before_return(rt: Runtime, bundle: Bundle, outdir
         f"sleep 0.3; mv {d}/pp.tmp {d}/pp"
     )
     bundle.config["hooks"] = {"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}
-    bundle.args("true")
-    assert rt.create(cid, bundle).rc == 0
-    assert rt.cmd("start", cid).rc == 0
-    rt.wait_status(cid, "stopped")
+    stopped(rt, bundle.args("true"), cid)
     assert not (outdir / "pp").exists() and not (outdir / "pp.tmp").exists()
     assert rt.delete(cid).rc == 0
     assert (outdir / "pp").exists(), "poststop had not finished when delete returned"
@@ -762,9 +688,8 @@ def test_poststop_after_delete_before_return(rt: Runtime, bundle: Bundle, outdir
 def test_failing_create_hook(rt: Runtime, bundle: Bundle, outdir: Path, kind: str) -> None:
     """create fails, no container or cgroup remains, and the later hooks of create never run."""
     cid = unique_id()
-    cgpath = f"/spec-{cid}"
-    bundle.linux["cgroupsPath"] = cgpath
-    kinds = ["prestart", "createRuntime", "createContainer"]
+    cgpath = own_cgroup(bundle, cid)
+    kinds = list(HOOK_KINDS[:3])
     bundle.config["hooks"] = {k: [_hook(k, str(outdir), 1 if k == kind else 0)] for k in kinds}
     bundle.sh("echo ran > /out/ran")
     r = rt.create(cid, bundle)
@@ -809,11 +734,8 @@ def test_failing_start_container_hook(rt: Runtime, bundle: Bundle, outdir: Path)
 )
 def test_failing_poststart_hook(rt: Runtime, bundle: Bundle, outdir: Path) -> None:
     """start reports the failure and the container's process is stopped."""
-    cid = unique_id()
     bundle.config["hooks"] = {"poststart": [_hook("poststart", str(outdir), 1)]}
-    bundle.args("sleep", "100")
-    assert rt.create(cid, bundle).rc == 0
-    pid = rt.state(cid)["pid"]
+    cid, pid = create_sleeping(rt, bundle)
     r = rt.cmd("start", cid)
     assert r.rc != 0, r
     st = rt.cmd("state", cid)
@@ -824,10 +746,9 @@ def test_failing_poststart_hook(rt: Runtime, bundle: Bundle, outdir: Path) -> No
     assert not _alive(pid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runc 1.1.5 and pyrunc (following it) stop at the first failing poststop hook; the "
-    "remaining poststop hooks do not run",
+@pytest.mark.runc_deviation(
+    "runc 1.1.5 stops at the first failing poststop hook; the remaining poststop hooks do not "
+    "run"
 )
 @pytest.mark.spec(
     "runtime.md#lifecycle",
@@ -836,14 +757,10 @@ def test_failing_poststart_hook(rt: Runtime, bundle: Bundle, outdir: Path) -> No
 )
 def test_failing_poststop_hook(rt: Runtime, bundle: Bundle, outdir: Path) -> None:
     """delete succeeds, the next poststop hook still runs, and the container is gone."""
-    cid = unique_id()
     bundle.config["hooks"] = {
         "poststop": [_hook("first", str(outdir), 1), _hook("second", str(outdir))]
     }
-    bundle.args("true")
-    assert rt.create(cid, bundle).rc == 0
-    assert rt.cmd("start", cid).rc == 0
-    rt.wait_status(cid, "stopped")
+    cid = stopped(rt, bundle.args("true"))
     r = rt.delete(cid)
     assert r.rc == 0, r
     assert (outdir / "order").read_text().split() == ["first", "second"]
