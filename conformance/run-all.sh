@@ -1,6 +1,6 @@
 #!/bin/bash
 # Every conformance suite, for pyrunc and runc side by side, then conformance/RESULTS.md.
-# ~20 minutes; not part of CI (.ci/run runs the fast tests only).
+# ~5 minutes here (more the first time: runc's suite is fetched and built); not part of CI (.ci/run runs the fast tests only).
 # usage: conformance/run-all.sh   (as root)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
