@@ -334,6 +334,14 @@ def start(root: str, cid: str, st: dict | None = None) -> dict:
         return _start(root, cid, st or S.load(root, cid))
 
 
+def _stopped_while_starting(st: dict) -> str:
+    if ((st.get("config") or {}).get("hooks") or {}).get("startContainer"):
+        # the init runs them between our opening the fifo and its releasing us: it says
+        # which hook failed and why on the container's stderr
+        return "startContainer hook failed: the container has stopped (its stderr has the error)"
+    return "cannot start a container that has stopped"
+
+
 def _start(root: str, cid: str, st: dict) -> dict:
     status = S.status(root, st)
     if status != "created":
@@ -356,10 +364,10 @@ def _start(root: str, cid: str, st: dict) -> dict:
                 if data:
                     break
                 if not S.alive(st):
-                    raise RuntimeErr("cannot start a container that has stopped")
+                    raise RuntimeErr(_stopped_while_starting(st))
                 time.sleep(0.001)  # EOF before the init opened its end: wait for it
             elif not S.alive(st):
-                raise RuntimeErr("cannot start a container that has stopped")
+                raise RuntimeErr(_stopped_while_starting(st))
     finally:
         os.close(fd)
     try:

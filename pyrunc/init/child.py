@@ -492,14 +492,18 @@ def _refuse_runtime_exe(exe: str) -> None:
 def _wait_fifo_and_exec(plan, exe: str) -> None:  # noqa: ANN001
     try:
         if plan.fifo_fd >= 0:
+            # blocks until `start` opens the fifo; the byte that releases `start` is written
+            # only once the startContainer hooks have passed, so that a failing one fails
+            # `start` (the spec) instead of a start that already reported success (runc 1.1)
             fd = os.open(f"/proc/self/fd/{plan.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+            os.close(plan.fifo_fd)
+            if plan.hooks.get("startContainer") and not plan.is_exec:
+                from pyrunc import hooks as hk
+
+                state = plan.hook_state("created")
+                hk.run_list(plan.hooks["startContainer"], state, "startContainer")
             os.write(fd, b"0")
             os.close(fd)
-            os.close(plan.fifo_fd)
-        if plan.hooks.get("startContainer") and not plan.is_exec:
-            from pyrunc import hooks as hk
-
-            hk.run_list(plan.hooks["startContainer"], plan.hook_state("created"), "startContainer")
         env = plan.env
         _refuse_runtime_exe(exe)
         os.execve(exe, plan.process.get("args"), dict(_env_pairs(env)))

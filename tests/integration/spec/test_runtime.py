@@ -702,10 +702,9 @@ def test_failing_create_hook(rt: Runtime, bundle: Bundle, outdir: Path, kind: st
     assert not (outdir / "ran").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runc 1.1.5 and pyrunc (following it) run startContainer hooks in the container's "
-    "init after `start` has returned success, so the failure reaches no caller",
+@pytest.mark.runc_deviation(
+    "runc 1.1.5 runs startContainer hooks in the container's init after `start` has returned "
+    "success, so the failure reaches no caller"
 )
 @pytest.mark.spec(
     "runtime.md#lifecycle",
