@@ -79,6 +79,10 @@ def cmd_run(g: dict, o: dict, a: list[str]) -> int:
     try:
         container.start(g["root"], a[0], c.st)
     except BaseException:
+        if fwd is not None and c.console_master >= 0:
+            # what the init said before it stopped (a failing startContainer hook's error)
+            # is in the pty: pass it on before the error of our own
+            foreground.drain(c.console_master)
         container.delete(g["root"], a[0], force=True)
         raise
     if fwd is None:

@@ -124,6 +124,22 @@ def _pump(master: int, signal: object) -> None:
         os.close(master)
 
 
+def drain(master: int) -> None:
+    """Copy what a pty holds to stdout without waiting for more, then close it."""
+    os.set_blocking(master, False)
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EAGAIN: nothing more now; EIO: no slave left
+                break
+            if not data:
+                break
+            _write_all(1, data)
+    finally:
+        os.close(master)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     while data:
         try:

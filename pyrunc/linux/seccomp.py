@@ -55,7 +55,21 @@ def lib() -> ModuleType:
     return seccomp
 
 
+_NO_ERRNO = {
+    "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP",
+    "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY",
+}
+
+
 def _action(L: ModuleType, name: object, errno_ret: object, where: str) -> object:
+    if errno_ret is not None and name in _NO_ERRNO:
+        # the spec: an errno on an action that cannot return one is an error (runc 1.1
+        # silently drops it)
+        if where.endswith("defaultAction"):
+            field = where.removesuffix("defaultAction") + "defaultErrnoRet"
+        else:
+            field = where.removesuffix(".action") + ".errnoRet"
+        raise ConfigError(f"{field}: {name} does not return an errno")
     if name in ("SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD"):
         return L.KILL
     if name == "SCMP_ACT_KILL_PROCESS":

@@ -220,3 +220,21 @@ def test_failing_poststart_hook_stops_container(rt: Runtime, bundle: Bundle) -> 
     while os.path.exists(f"/proc/{pid}/exe") and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not os.path.exists(f"/proc/{pid}/exe")
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_failing_start_container_hook_fails_run(
+    rt: Runtime, bundle: Bundle, terminal: bool
+) -> None:
+    """start is released only after the startContainer hooks pass, so a failing one fails
+    `run` and the program never runs; the hook's error reaches the caller even through the
+    container's pty (runc's seccomp.bats looks for it in a terminal run)."""
+    bundle.process["terminal"] = terminal
+    bundle.config["hooks"] = {"startContainer": [{"path": "/bin/false"}]}
+    cid = unique_id()
+    r = rt.run(cid, bundle.sh("echo PROGRAM-RAN"))
+    assert r.rc != 0, r
+    assert "PROGRAM-RAN" not in r.out + r.err, r
+    assert "error running hook" in r.out + r.err, r
+    assert "startContainer hook failed" in r.err, r
+    assert not (rt.root / cid).exists()

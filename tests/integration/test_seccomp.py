@@ -131,6 +131,17 @@ def test_start_container_hook_runs_under_the_filter(rt: Runtime, bundle: Bundle)
             {"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_WHATEVER"]},
             "linux.seccomp.flags[0]: unknown flag",
         ),
+        (
+            {"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 6},
+            "linux.seccomp.defaultErrnoRet: SCMP_ACT_ALLOW does not return an errno",
+        ),
+        (
+            {
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "syscalls": [{"names": ["read"], "action": "SCMP_ACT_LOG", "errnoRet": 1}],
+            },
+            "linux.seccomp.syscalls[0].errnoRet: SCMP_ACT_LOG does not return an errno",
+        ),
     ],
 )
 def test_bad_profiles_fail_cleanly(rt: Runtime, bundle: Bundle, seccomp: dict, msg: str) -> None:

@@ -574,10 +574,7 @@ def test_seccomp_rule_with_errno(rt: Runtime, bundle: Bundle) -> None:
     "config-linux.md#seccomp",
     "When the action doesn't support an errno, the runtime MUST print and error and fail.",
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="runc 1.1.5 and pyrunc (following it) accept errnoRet on a SCMP_ACT_ALLOW rule",
-)
+@pytest.mark.runc_deviation("runc 1.1.5 accepts errnoRet on a SCMP_ACT_ALLOW rule (and drops it)")
 def test_seccomp_errno_ret_on_allow_errors(rt: Runtime, bundle: Bundle) -> None:
     """errnoRet on an SCMP_ACT_ALLOW rule is meaningless: create must fail."""
     bundle.linux["seccomp"] = {
