@@ -73,15 +73,17 @@ def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
 
 
 def _parent_mount_private(rootfs: str) -> None:
-    """pivot_root refuses a new root whose parent mount is shared (rootfsPropagation "shared"
-    makes it so): make that one mount private, as runc does."""
+    """pivot_root refuses a new root whose parent mount is shared, and our bind of the rootfs
+    must not propagate back to the host: make that one mount a slave. runc makes it private,
+    which also cuts the rootfs off from the host's events, so rootfsPropagation "slave" (only
+    "/" is made a slave) would see no host mount below the rootfs, against the spec."""
     best, shared = "", False
     for m in mountinfo.mounts():
         mnt = m.mountpoint
         if (rootfs + "/").startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best):
             best, shared = mnt, any(o.startswith("shared:") for o in m.optional)
     if best and shared:
-        S.mount(None, best, None, S.MS_PRIVATE)
+        S.mount(None, best, None, S.MS_SLAVE)
 
 
 def _mount_cgroup(plan, rootfd: int, m: dict) -> None:  # noqa: ANN001
