@@ -95,14 +95,21 @@ def _has_ptrace(st: dict) -> bool:
     return "CAP_SYS_PTRACE" in (caps.get("bounding") or [])
 
 
-def _seal_if_needed(plan: Plan, ptrace: bool, state_dir: str) -> None:
+def _seal_if_needed(plan: Plan, ptrace: bool, state_dir: str, status: str) -> None:
     """A process we start with CAP_SYS_PTRACE in the host's user namespace could open a later
     exec's /proc/<pid>/exe: remember it in the state dir, so that every exec after it is sealed
-    too (sealed.py)."""
+    too (sealed.py). The init of a container not yet started is still our interpreter, sealed
+    only if the container's own process may hold CAP_SYS_PTRACE: refuse to hand that capability
+    to a process that could reach it."""
     from pyrunc.init import sealed
 
     plan.sealed = sealed.needed(plan, state_dir) or ptrace
     if plan.caps.bounding >> sealed.CAP_SYS_PTRACE & 1 and not ptrace:
+        if status == "created":
+            raise ConfigError(
+                "exec: CAP_SYS_PTRACE for a process of a container that has not started would "
+                "let it reach the runtime's interpreter through /proc/1/exe: start it first"
+            )
         with open(os.path.join(state_dir, sealed.MARKER), "w"):
             pass
 
@@ -137,7 +144,7 @@ def run(g: dict, o: dict, a: list[str]) -> int:
     plan.hooks = {}
     plan.debug = g["debug"]
     if not plan.in_userns:
-        _seal_if_needed(plan, ptrace, S.container_dir(root, cid))
+        _seal_if_needed(plan, ptrace, S.container_dir(root, cid), status)
     plan.preserve_fds = o["preserve_fds"]
     plan.cgroup_paths = sub_cgroups(dict(st.get("cgroup") or {}), o["cgroup"])
     plan.join_fds = namespaces.open_for_join(plan.join)

@@ -391,3 +391,32 @@ def test_sealed_interpreter_copy_refuses_writes() -> None:
             assert os.pread(fd, 64, 0) == f.read(64)
     finally:
         os.close(fd)
+
+
+def test_created_init_exposes_only_a_sealed_interpreter(rt: Runtime, bundle: Bundle) -> None:
+    """Until `start`, the container's pid 1 is the runtime's own init (Python). In a container
+    whose processes may hold CAP_SYS_PTRACE, an exec'd process reads /proc/1/exe: the sealed
+    copy, not the host's interpreter (a naive runtime shows /usr/bin/python3.x)."""
+    _add_cap(bundle, "CAP_SYS_PTRACE")
+    cid = unique_id()
+    assert rt.create(cid, bundle.args("true")).rc == 0
+    r = rt.cmd("exec", cid, "readlink", "/proc/1/exe")
+    assert r.rc == 0, r
+    assert r.out.strip().startswith("/memfd:pyrunc-python"), r
+
+
+def test_ptrace_exec_into_an_unsealed_created_container_is_refused(
+    rt: Runtime, bundle: Bundle
+) -> None:
+    """Without CAP_SYS_PTRACE in the config the created init is not sealed (no container
+    process could open its exe); `exec --cap CAP_SYS_PTRACE` would make one that can, so it
+    is refused with one line until the container has started (then the init is the
+    container's program and the exec is sealed)."""
+    cid = unique_id()
+    assert rt.create(cid, bundle.args("sleep", "100")).rc == 0
+    r = rt.cmd("exec", "--cap", "CAP_SYS_PTRACE", cid, "readlink", "/proc/1/exe")
+    assert r.rc != 0 and "/proc/1/exe" in r.err and "Traceback" not in r.err, r
+    assert len(r.err.strip().splitlines()) == 1, r
+    assert rt.cmd("start", cid).rc == 0
+    r = rt.cmd("exec", "--cap", "CAP_SYS_PTRACE", cid, "readlink", "/proc/1/exe")
+    assert r.rc == 0 and r.out.strip() == "/bin/sleep", r
