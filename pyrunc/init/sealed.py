@@ -7,8 +7,8 @@ CAP_SYS_PTRACE in the user namespace that owns our memory -- the host's -- can o
 a container with a user namespace of its own, or whose bounding set lacks CAP_SYS_PTRACE,
 can never do it. For the rest (privileged containers), the child that will join re-executes
 from a memfd copy of the interpreter sealed against writes before it joins anything, as runc
-does with itself: /proc/<pid>/exe then names the sealed copy. The copy (~7 MB) and a fresh
-interpreter cost ~15 ms, paid only by those containers.
+does with itself: /proc/<pid>/exe then names the sealed copy. The copy (~7 MB, ~4 ms) and a
+fresh interpreter cost ~23 ms per exec or create (bench/), paid only by those containers.
 
 The Plan crosses the execve marshalled in a memfd; the fds it names are made inheritable. The
 seccomp filter (a libseccomp object) is rebuilt from the config on the other side.
@@ -22,12 +22,11 @@ CAP_SYS_PTRACE = 19
 MARKER = "ptrace-exec"  # in the state dir: an exec gave a process CAP_SYS_PTRACE
 
 
-def needed(plan, state_dir: str | None = None, extra_bounding: int = 0) -> bool:  # noqa: ANN001
+def needed(plan, state_dir: str | None = None) -> bool:  # noqa: ANN001
     """Whether a container process could open our /proc/<pid>/exe despite non-dumpable."""
     if plan.in_userns:
         return False
-    bounding = plan.caps.bounding | extra_bounding
-    if bounding >> CAP_SYS_PTRACE & 1:
+    if plan.caps.bounding >> CAP_SYS_PTRACE & 1:
         return True
     return state_dir is not None and os.path.exists(os.path.join(state_dir, MARKER))
 
