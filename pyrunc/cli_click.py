@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from pyrunc import OCI_VERSION, __version__
+from pyrunc import version_text
 from pyrunc.cli import NARGS, NO_REORDER, run_command
 from pyrunc.flags import COMMANDS, GLOBAL_FLAGS
 
@@ -37,13 +37,6 @@ Where "<container-id>" is your name for the instance of the container that you
 are starting. The name you provide for the container instance must be unique on
 your host. Providing the bundle directory using "-b" is optional. The default
 value for "bundle" is the current directory."""
-
-
-def version_text() -> str:
-    return (
-        f"{PROG} version {__version__}\ncommit: pyrunc-{__version__}\nspec: {OCI_VERSION}\n"
-        f"python: {sys.version.split()[0]}\n"
-    )
 
 
 def _flag_lines(flags: tuple) -> list[str]:

@@ -44,7 +44,8 @@ def _imported(args: list[str], cwd: str | None = None) -> set[str]:
 
 
 @pytest.mark.parametrize("cmd", [["state", "nope"], ["kill", "nope", "KILL"],
-                                 ["delete", "nope"], ["start", "nope"], ["list"]])
+                                 ["delete", "nope"], ["start", "nope"], ["list"],
+                                 ["--version"]])
 def test_hot_commands_import_nothing_heavy(cmd: list[str], tmp_path: object) -> None:
     mods = _imported(["--root", str(tmp_path), *cmd])
     assert "pyrunc.cli" in mods, "importtime output not understood"

@@ -8,6 +8,7 @@ import warnings
 import click
 import pytest
 
+import pyrunc
 from pyrunc import cli
 from pyrunc.cli_click import build, command_help, main_help
 from pyrunc.flags import COMMANDS, GLOBAL_FLAGS
@@ -103,11 +104,21 @@ def test_defaults_match_runc() -> None:
                  "no_new_keyring": False, "preserve_fds": 0}
 
 
-@pytest.mark.parametrize("argv", [["-h"], ["state", "-h"], ["--version"], ["bogus"],
+@pytest.mark.parametrize("argv", [["-h"], ["state", "-h"], ["bogus"],
                                   ["state"], ["state", "a", "b"], ["run", "--nope", "x"]])
-def test_help_version_and_errors_fall_back_to_click(argv: list[str]) -> None:
+def test_help_and_errors_fall_back_to_click(argv: list[str]) -> None:
     with pytest.raises(cli.Fallback):
         cli.parse(argv)
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["-v"], ["--root", "/x", "--version"]])
+def test_version_is_answered_without_click(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tools call `--version` to probe the runtime: no 40 ms of click for it."""
+    assert cli.main(argv) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"pyrunc version {pyrunc.__version__}"
 
 
 def test_help_layout_is_runcs() -> None:
