@@ -234,6 +234,29 @@ def _not_yet(name: str) -> int:
     raise RuntimeErr(f"{name} is not implemented yet in pyrunc")
 
 
+def _combined_output(argv: list[str]) -> tuple[int, str]:
+    """(exit status, stdout+stderr) of a program, as runc's CombinedOutput: posix_spawn and a
+    pipe rather than the subprocess module (~9 ms to import, more than the rest of `ps`)."""
+    r, w = os.pipe()
+    try:
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, w, 1),
+            (os.POSIX_SPAWN_DUP2, w, 2),
+        ])
+    except OSError as e:
+        os.close(r)
+        raise RuntimeErr(f"{argv[0]}: {e.strerror}") from None
+    finally:
+        os.close(w)
+    chunks = []
+    with os.fdopen(r, "rb") as f:
+        while chunk := f.read(65536):
+            chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks).decode(errors="replace")
+
+
 def cmd_ps(g: dict, o: dict, a: list[str]) -> int:
     """runc's ps: the container's pids (from its cgroup) as JSON, or the host's `ps` output
     (default `-ef`) filtered to those pids."""
@@ -249,16 +272,10 @@ def cmd_ps(g: dict, o: dict, a: list[str]) -> int:
         return 0
     if o["format"] != "table":
         raise RuntimeErr(f"invalid format option: {o['format']}")
-    import subprocess
-
-    try:
-        r = subprocess.run(["ps", *(a[1:] or ["-ef"])], capture_output=True, text=True,
-                           stdin=subprocess.DEVNULL)
-    except OSError as e:
-        raise RuntimeErr(f"ps: {e.strerror}") from None
-    if r.returncode != 0:
-        raise RuntimeErr(f"ps: {(r.stdout + r.stderr).strip()}")
-    lines = r.stdout.splitlines()
+    rc, text = _combined_output(["ps", *(a[1:] or ["-ef"])])
+    if rc != 0:
+        raise RuntimeErr(f"ps: {text.strip()}")
+    lines = text.splitlines()
     header = lines[0].split() if lines else []
     if "PID" not in header:
         raise RuntimeErr("couldn't find PID field in ps output")
