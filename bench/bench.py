@@ -59,32 +59,30 @@ def make_bundle(
 
 
 class Runner:
-    """Runs one runtime's commands, timing them and recording the peak RSS of each."""
+    """Runs one runtime's commands with its own --root, timing them."""
 
     def __init__(self, name: str, binary: str, root: str) -> None:
         self.name = name
         self.binary = binary
         self.root = root
 
-    def cmd(self, *args: str) -> tuple[float, int]:
-        """(milliseconds, peak RSS in KiB of the runtime and what it waited for)."""
+    def cmd(self, *args: str) -> float:
+        """Milliseconds; a failing command ends the benchmark with its error."""
         # stdio to a file, not a pipe: a created container's init keeps the caller's stdio
         with tempfile.TemporaryFile() as err:
             t = time.perf_counter()
-            p = subprocess.Popen(
+            p = subprocess.run(
                 [self.binary, "--root", self.root, *args],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )
-            _, status, ru = os.wait4(p.pid, 0)
             dt = (time.perf_counter() - t) * 1000
-            p.returncode = os.waitstatus_to_exitcode(status)
             if p.returncode != 0:
                 err.seek(0)
                 sys.exit(f"{self.name} {' '.join(args)}: exit {p.returncode}: "
                          f"{err.read().decode().strip()}")
-        return dt, ru.ru_maxrss
+        return dt
 
     def quiet(self, *args: str) -> str:
         return subprocess.run(
@@ -103,11 +101,20 @@ class Runner:
 
 
 def latency(runners: list[Runner], bundles: dict[str, str], n: int) -> dict:
-    """Medians of the single-command latencies, and peak RSS per command."""
+    """Medians (ms) of the single-command latencies, runtimes alternating within each round."""
     ms: dict[str, dict[str, list[float]]] = {}
 
-    def rec(bench: str, r: Runner, t: tuple[float, int]) -> None:
-        ms.setdefault(bench, {}).setdefault(r.name, []).append(t[0])
+    def rec(bench: str, r: Runner, t: float) -> None:
+        ms.setdefault(bench, {}).setdefault(r.name, []).append(t)
+
+    def execs(bench: str, bundle: str, cid: str) -> None:
+        for r in runners:
+            r.cmd("run", "-d", "-b", bundles[bundle], cid)
+        for _ in range(n):
+            for r in runners:
+                rec(bench, r, r.cmd("exec", cid, "true"))
+        for r in runners:
+            r.cmd("delete", "-f", cid)
 
     pid = os.getpid()
     for i in range(n):
@@ -116,11 +123,9 @@ def latency(runners: list[Runner], bundles: dict[str, str], n: int) -> dict:
     for i in range(n):
         for r in runners:
             cid = f"c-{pid}-{i}"
-            a = r.cmd("create", "-b", bundles["true"], cid)
-            b = r.cmd("start", cid)
+            t = r.cmd("create", "-b", bundles["true"], cid) + r.cmd("start", cid)
             r.wait_stopped(cid)  # /bin/true exits at once: delete then needs no force
-            c = r.cmd("delete", cid)
-            rec("create+start+delete", r, (a[0] + b[0] + c[0], 0))
+            rec("create+start+delete", r, t + r.cmd("delete", cid))
     for i in range(n):
         for r in runners:
             cid = f"k-{pid}-{i}"
@@ -129,25 +134,14 @@ def latency(runners: list[Runner], bundles: dict[str, str], n: int) -> dict:
             rec("kill", r, r.cmd("kill", cid, "KILL"))
             r.wait_stopped(cid)
             rec("delete", r, r.cmd("delete", cid))
-    for r in runners:
-        r.cmd("run", "-d", "-b", bundles["sleep"], f"x-{pid}")
-    for _ in range(n):
-        for r in runners:
-            rec("exec true", r, r.cmd("exec", f"x-{pid}", "true"))
-    for r in runners:
-        r.cmd("delete", "-f", f"x-{pid}")
-        # a container whose processes may hold CAP_SYS_PTRACE in the host's user namespace:
-        # pyrunc's joining process re-executes from a sealed interpreter copy (sealed.py)
-        r.cmd("run", "-d", "-b", bundles["sleep-ptrace"], f"xp-{pid}")
-    for _ in range(n):
-        for r in runners:
-            rec("exec true (CAP_SYS_PTRACE)", r, r.cmd("exec", f"xp-{pid}", "true"))
-    for r in runners:
-        r.cmd("delete", "-f", f"xp-{pid}")
-    out: dict = {}
-    for bench, per in ms.items():
-        out[bench] = {name: round(statistics.median(v), 2) for name, v in per.items()}
-    return {"latency_ms": out, "peak_rss_mib": peak_rss(runners, bundles)}
+    execs("exec true", "sleep", f"x-{pid}")
+    # a container whose processes may hold CAP_SYS_PTRACE in the host's user namespace:
+    # pyrunc's joining process re-executes from a sealed interpreter copy (sealed.py)
+    execs("exec true (CAP_SYS_PTRACE)", "sleep-ptrace", f"xp-{pid}")
+    return {
+        bench: {name: round(statistics.median(v), 2) for name, v in per.items()}
+        for bench, per in ms.items()
+    }
 
 
 def peak_rss(runners: list[Runner], bundles: dict[str, str]) -> dict[str, dict[str, float]]:
@@ -338,7 +332,8 @@ def main() -> None:
             "mount_ns": "host" if a.host_ns else "private, /sys/fs/cgroup/unified detached",
             "versions": versions(runners),
         }
-        result.update(latency(runners, bundles, a.n))
+        result["latency_ms"] = latency(runners, bundles, a.n)
+        result["peak_rss_mib"] = peak_rss(runners, bundles)
         result["churn_per_s"] = churn(runners, bundles["true"], a.churn)
         if a.containerd:
             result["containerd"] = containerd(a.containerd, a.pyrunc)
