@@ -178,10 +178,9 @@ def create(
     plan.no_new_keyring = no_new_keyring
     plan.preserve_fds = preserve_fds
     plan.debug = debug
-    if not plan.in_userns:
-        from pyrunc.init import sealed
+    from pyrunc.init import sealed
 
-        plan.sealed = sealed.needed(plan)
+    plan.sealed = sealed.needed(plan)
     lf = os.environ.get("LISTEN_FDS", "")
     # socket activation fds are ours to pass on only if they were meant for us (sd_listen_fds)
     if lf.isdigit() and int(lf) > 0 and os.environ.get("LISTEN_PID") == str(os.getpid()):
@@ -423,14 +422,8 @@ def destroy(root: str, st: dict) -> None:
     if hooks.get("poststop"):
         from pyrunc import hooks as hk
 
-        state = S.hook_state(st, "stopped")
-        for i, h in enumerate(hooks["poststop"]):
-            # the spec: a failing poststop hook is a warning, and the rest still run (runc 1.1
-            # stops at the first failure)
-            try:
-                hk.run_one(h, state, f"poststop[{i}]")
-            except RuntimeErr as e:
-                log.warn(str(e))
+        # runc 1.1 stops at the first failing poststop hook; the spec wants them all run
+        hk.run_list(hooks["poststop"], S.hook_state(st, "stopped"), "poststop", keep_going=True)
 
 
 def delete(root: str, cid: str, force: bool = False) -> None:

@@ -104,7 +104,7 @@ def _seal_if_needed(plan: Plan, ptrace: bool, state_dir: str, status: str) -> No
     from pyrunc.init import sealed
 
     plan.sealed = sealed.needed(plan, state_dir) or ptrace
-    if plan.caps.bounding >> sealed.CAP_SYS_PTRACE & 1 and not ptrace:
+    if sealed.may_ptrace(plan) and not ptrace:
         if status == "created":
             raise ConfigError(
                 "exec: CAP_SYS_PTRACE for a process of a container that has not started would "

@@ -15,9 +15,18 @@ def preload() -> None:
     import subprocess  # noqa: F401
 
 
-def run_list(hooks: list[dict], state: dict, kind: str) -> None:
+def run_list(hooks: list[dict], state: dict, kind: str, keep_going: bool = False) -> None:
+    """Run in order; the first failure raises, or with keep_going (poststop: the spec wants a
+    warning and the rest still run) is logged as a warning."""
     for i, h in enumerate(hooks):
-        run_one(h, state, f"{kind}[{i}]")
+        try:
+            run_one(h, state, f"{kind}[{i}]")
+        except RuntimeErr as e:
+            if not keep_going:
+                raise
+            from pyrunc import log
+
+            log.warn(str(e))
 
 
 def run_one(hook: dict, state: dict, where: str) -> None:

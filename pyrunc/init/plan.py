@@ -81,7 +81,7 @@ class Plan:
         self.seccomp: object = None
         self.notify_sock = -1  # our end, in the child, of the notify fd hand-off socketpair
         self.report: tuple[int, int] = (-1, -1)  # the child's (read, write) pipe to us
-        self.lsm_fds: list[tuple[int, str]] = []  # lsm.open_attrs', in the child
+        self.lsm_fds: list[tuple[int, str, str]] = []  # lsm.open_attrs', in the child
         self.sealed = False  # re-execute from a sealed interpreter before joining (sealed.py)
         if lx.get("seccomp"):
             # compiled here, before any fork: a bad profile fails with nothing to undo
@@ -92,7 +92,7 @@ class Plan:
         if lx.get("intelRdt") is not None:
             from pyrunc.linux import intelrdt
 
-            intelrdt.check(lx["intelRdt"])
+            intelrdt.check()
         rlimits.check(self.process.get("rlimits") or [])
         ns_types = {ns.get("type") for ns in lx.get("namespaces") or []}
         sysctl.check(lx.get("sysctl") or {}, ns_types, self.join)

@@ -22,11 +22,16 @@ CAP_SYS_PTRACE = 19
 MARKER = "ptrace-exec"  # in the state dir: an exec gave a process CAP_SYS_PTRACE
 
 
+def may_ptrace(plan) -> bool:  # noqa: ANN001
+    """Whether the plan's process may hold CAP_SYS_PTRACE (it is in its bounding set)."""
+    return bool(plan.caps.bounding >> CAP_SYS_PTRACE & 1)
+
+
 def needed(plan, state_dir: str | None = None) -> bool:  # noqa: ANN001
     """Whether a container process could open our /proc/<pid>/exe despite non-dumpable."""
     if plan.in_userns:
         return False
-    if plan.caps.bounding >> CAP_SYS_PTRACE & 1:
+    if may_ptrace(plan):
         return True
     return state_dir is not None and os.path.exists(os.path.join(state_dir, MARKER))
 
@@ -64,7 +69,7 @@ def _to_data(plan) -> dict:  # noqa: ANN001
     on each side of the execve)."""
     data = {k: getattr(plan, k) for k in type(plan).__slots__}
     data["caps"] = tuple(getattr(plan.caps, k) for k in type(plan.caps).__slots__)
-    data["seccomp"] = plan.seccomp is not None  # a libseccomp object: rebuilt by resume
+    data["seccomp"] = None  # a libseccomp object: resume rebuilds it from the config
     data["join_fds"] = [tuple(x) for x in plan.join_fds]
     return data
 
@@ -80,7 +85,6 @@ def _from_data(data: dict):  # noqa: ANN202
     for k, v in data.items():
         setattr(plan, k, v)
     plan.caps = caps
-    plan.seccomp = None
     return plan
 
 
@@ -112,19 +116,17 @@ def resume(data: dict, r: int, w: int) -> None:
     from pyrunc.linux import sys as S
 
     S.prctl(S.PR_SET_DUMPABLE, 0)  # execve made us dumpable again; nothing has joined yet
-    had_seccomp = data["seccomp"]
     plan = _from_data(data)
     for fd in _plan_fds(plan, r, w):
         os.set_inheritable(fd, False)  # hooks the init runs must not inherit them
     from pyrunc.init import child
 
-    try:
-        if had_seccomp:
-            from pyrunc.linux import seccomp
+    spec = (plan.config.get("linux") or {}).get("seccomp")
+    if spec:  # as Plan() built it
+        from pyrunc.linux import seccomp
 
-            plan.seccomp = seccomp.build(plan.config["linux"]["seccomp"])
-    except BaseException as e:
-        child.fail(w, e, plan.debug)
-        os._exit(1)
-    child.stage1(plan, r, w)
-    os._exit(1)
+        try:
+            plan.seccomp = seccomp.build(spec)
+        except BaseException as e:
+            child.fail(w, e, plan.debug)  # reports and exits
+    child.stage1(plan, r, w)  # never returns

@@ -15,9 +15,8 @@ def resctrl_mounted() -> bool:
         return any(b" - resctrl " in line for line in f)
 
 
-def check(rdt: object) -> None:
-    if rdt is None:
-        return
+def check() -> None:
+    """For a config that has linux.intelRdt."""
     if not resctrl_mounted():
         raise ConfigError(
             "linux.intelRdt: intelRdt is specified in config, but Intel RDT is not supported "

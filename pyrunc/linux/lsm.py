@@ -51,7 +51,7 @@ def mount_data(data: str, mount_label: str | None) -> str:
     return f"{data},{ctx}" if data else ctx
 
 
-def open_attrs(process: dict) -> list[tuple[int, str]]:
+def open_attrs(process: dict) -> list[tuple[int, str, str]]:
     """Open the exec attributes the process asks for through the runtime's own /proc, before
     the container's mounts exist (create) or before joining its namespaces (exec): a mount of
     the config cannot redirect the write then (CVE-2025-52881 class). The fds are written by
@@ -61,7 +61,7 @@ def open_attrs(process: dict) -> list[tuple[int, str]]:
         wanted.append(("apparmor", "exec " + process["apparmorProfile"]))
     if process.get("selinuxLabel"):
         wanted.append(("selinux", process["selinuxLabel"]))
-    opened: list[tuple[int, str]] = []
+    opened: list[tuple[int, str, str]] = []  # (fd, lsm, value)
     try:
         proc_dev = os.stat("/proc/thread-self/attr").st_dev
         for kind, value in wanted:
@@ -69,7 +69,7 @@ def open_attrs(process: dict) -> list[tuple[int, str]]:
             if not os.path.exists(path):
                 path = "/proc/thread-self/attr/exec"  # the old, shared attribute file
             fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-            opened.append((fd, f"{kind}={value}"))
+            opened.append((fd, kind, value))
             if os.fstat(fd).st_dev != proc_dev:
                 raise OSError(18, "not on procfs")
     except OSError as e:
@@ -78,16 +78,15 @@ def open_attrs(process: dict) -> list[tuple[int, str]]:
     return opened
 
 
-def close_attrs(opened: list[tuple[int, str]]) -> None:
-    for fd, _ in opened:
+def close_attrs(opened: list[tuple[int, str, str]]) -> None:
+    for fd, _kind, _value in opened:
         os.close(fd)
 
 
-def write_attrs(opened: list[tuple[int, str]]) -> None:
+def write_attrs(opened: list[tuple[int, str, str]]) -> None:
     """Right before the process's setup ends: the kernel applies both at its execve."""
     try:
-        for fd, what in opened:
-            kind, _, value = what.partition("=")
+        for fd, kind, value in opened:
             try:
                 os.write(fd, value.encode())
             except OSError as e:

@@ -61,15 +61,13 @@ _NO_ERRNO = {
 }
 
 
-def _action(L: ModuleType, name: object, errno_ret: object, where: str) -> object:
+def _action(
+    L: ModuleType, name: object, errno_ret: object, where: str, errno_where: str
+) -> object:
     if errno_ret is not None and name in _NO_ERRNO:
         # the spec: an errno on an action that cannot return one is an error (runc 1.1
         # silently drops it)
-        if where.endswith("defaultAction"):
-            field = where.removesuffix("defaultAction") + "defaultErrnoRet"
-        else:
-            field = where.removesuffix(".action") + ".errnoRet"
-        raise ConfigError(f"{field}: {name} does not return an errno")
+        raise ConfigError(f"{errno_where}: {name} does not return an errno")
     if name in ("SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD"):
         return L.KILL
     if name == "SCMP_ACT_KILL_PROCESS":
@@ -111,7 +109,11 @@ def build(spec: dict) -> object:
     """A libseccomp SyscallFilter for the spec's linux.seccomp, ready to load()."""
     L = lib()
     default = _action(
-        L, spec.get("defaultAction"), spec.get("defaultErrnoRet"), "linux.seccomp.defaultAction"
+        L,
+        spec.get("defaultAction"),
+        spec.get("defaultErrnoRet"),
+        "linux.seccomp.defaultAction",
+        "linux.seccomp.defaultErrnoRet",
     )
     if spec.get("defaultAction") == "SCMP_ACT_NOTIFY":
         raise ConfigError(
@@ -144,7 +146,9 @@ def build(spec: dict) -> object:
 
 
 def _add(L: ModuleType, f: object, call: dict, default: object, where: str) -> None:
-    action = _action(L, call.get("action"), call.get("errnoRet"), where + ".action")
+    action = _action(
+        L, call.get("action"), call.get("errnoRet"), where + ".action", where + ".errnoRet"
+    )
     names = call.get("names") or ([call["name"]] if call.get("name") else [])
     if not names:
         raise ConfigError(f"{where}.names: empty string is not a valid syscall")

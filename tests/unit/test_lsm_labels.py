@@ -35,10 +35,10 @@ def test_exec_attrs_open_on_procfs_and_write_through_the_fd() -> None:
     import os
 
     opened = lsm.open_attrs({"apparmorProfile": "p", "selinuxLabel": "l"})
-    assert [w.partition("=")[0] for _, w in opened] == ["apparmor", "selinux"]
+    assert [kind for _, kind, _ in opened] == ["apparmor", "selinux"]
     proc_dev = os.stat("/proc/self").st_dev
-    assert all(os.fstat(fd).st_dev == proc_dev for fd, _ in opened)
-    fds = [fd for fd, _ in opened]
+    assert all(os.fstat(fd).st_dev == proc_dev for fd, _, _ in opened)
+    fds = [fd for fd, _, _ in opened]
     if lsm.apparmor_enabled() or lsm.selinux_enabled():
         lsm.close_attrs(opened)
         pytest.skip("an LSM runs here: a real label would be applied to this test process")
