@@ -31,6 +31,28 @@ def unique_id(prefix: str = "t") -> str:
     return f"{prefix}{uuid.uuid4().hex[:12]}"
 
 
+def read_pty_until_eof(fd: int, timeout: float) -> bytes:
+    """Read a pty master until the slave side is gone (EIO) or the timeout."""
+    import errno
+    import select
+
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not select.select([fd], [], [], 0.2)[0]:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError as e:
+            if e.errno == errno.EIO:
+                break
+            raise
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
 def mountinfo_line(text: str, mountpoint: str) -> list[str]:
     """The mountinfo lines (as printed inside the container) whose mount point is `mountpoint`."""
     return [ln for ln in text.splitlines() if ln.split(" ")[4:5] == [mountpoint]]

@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import errno
 import os
-import select
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from harness import Bundle, Runtime, unique_id
+from harness import Bundle, Runtime, read_pty_until_eof, unique_id
 
 pytestmark = pytest.mark.integration
-
-
-def _read_until_eof(fd: int, timeout: float) -> bytes:
-    """Read a pty master until the slave side is gone (EIO) or the timeout."""
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not select.select([fd], [], [], 0.2)[0]:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError as e:
-            if e.errno == errno.EIO:
-                break
-            raise
-        if not chunk:
-            break
-        buf += chunk
-    return buf
 
 
 def test_console_socket_terminal(rt: Runtime, bundle: Bundle, short_tmp: Path) -> None:
@@ -68,7 +46,7 @@ def test_console_socket_terminal(rt: Runtime, bundle: Bundle, short_tmp: Path) -
         assert p.wait(timeout=30) == 0, log.read_text()
         assert os.isatty(master)
         assert rt.cmd("start", cid).rc == 0
-        out = _read_until_eof(master, 20).decode().replace("\r\n", "\n")
+        out = read_pty_until_eof(master, 20).decode().replace("\r\n", "\n")
     finally:
         if p.poll() is None:
             p.kill()

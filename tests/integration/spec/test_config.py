@@ -8,6 +8,7 @@ container, not about what the runtime meant to do.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -507,3 +508,48 @@ def test_unsupported_mount_type_errors(rt: Runtime, bundle: Bundle) -> None:
     """A mount of a filesystem type the kernel does not have fails create, leaving nothing."""
     bundle.add_mount("/x", "none", "specbogusfs", [])
     create_fails(rt, bundle)
+
+
+# --- What this machine cannot exercise ---------------------------------------------------------
+
+
+@pytest.mark.spec(
+    "config.md#linux-process",
+    "selinuxLabel (string, OPTIONAL) specifies the SELinux label for the process.",
+)
+def test_selinux_process_label(rt: Runtime, bundle: Bundle) -> None:
+    """The process runs with the configured label (needs an SELinux-enabled host)."""
+    if not os.path.exists("/sys/fs/selinux/enforce"):
+        pytest.skip("SELinux is not enabled on this host")
+    bundle.process["selinuxLabel"] = "system_u:system_r:container_t:s0:c1,c2"
+    assert "container_t" in run_ok(rt, bundle, "cat /proc/self/attr/current")
+
+
+@pytest.mark.spec(
+    "config.md#linux-process",
+    "apparmorProfile (string, OPTIONAL) specifies the name of the AppArmor profile for the "
+    "process.",
+)
+def test_apparmor_profile(rt: Runtime, bundle: Bundle) -> None:
+    """The process runs confined by the profile (needs AppArmor with the profile loaded)."""
+    profiles = Path("/sys/kernel/security/apparmor/profiles")
+    if not profiles.exists():
+        pytest.skip("AppArmor is not enabled on this host")
+    names = [ln.split(" (")[0] for ln in profiles.read_text().splitlines()]
+    if not names:
+        pytest.skip("no AppArmor profile is loaded")
+    bundle.process["apparmorProfile"] = names[0]
+    assert names[0] in run_ok(rt, bundle, "cat /proc/self/attr/current")
+
+
+@pytest.mark.parametrize(
+    "doc", ["config-windows.md", "config-solaris.md", "config-vm.md", "config-zos.md"]
+)
+@pytest.mark.spec(
+    "config.md#platform-specific-configuration",
+    "windows (object, OPTIONAL) Windows-specific configuration. This MUST be set if the target "
+    "platform of this spec is windows. (and the MUSTs of the Solaris, VM and z/OS sections)",
+)
+def test_non_linux_platform_sections(doc: str) -> None:
+    """The Windows, Solaris, VM and z/OS sections apply to other kinds of runtime."""
+    pytest.skip(f"{doc}: not applicable to a Linux namespace-container runtime on this host")

@@ -746,8 +746,7 @@ def test_failing_poststart_hook(rt: Runtime, bundle: Bundle, outdir: Path) -> No
 
 
 @pytest.mark.runc_deviation(
-    "runc 1.1.5 stops at the first failing poststop hook; the remaining poststop hooks do not "
-    "run"
+    "runc 1.1.5 stops at the first failing poststop hook; the remaining poststop hooks do not run"
 )
 @pytest.mark.spec(
     "runtime.md#lifecycle",
