@@ -79,11 +79,12 @@ def cmd_run(g: dict, o: dict, a: list[str]) -> int:
     try:
         container.start(g["root"], a[0], c.st)
     except BaseException:
+        container.delete(g["root"], a[0], force=True)
         if fwd is not None and c.console_master >= 0:
             # what the init said before it stopped (a failing startContainer hook's error)
-            # is in the pty: pass it on before the error of our own
+            # is in the pty: pass it on before the error of our own. After the delete no
+            # slave is left open, so the drain ends at EIO rather than on a guess.
             foreground.drain(c.console_master)
-        container.delete(g["root"], a[0], force=True)
         raise
     if fwd is None:
         return 0

@@ -124,14 +124,24 @@ def _pump(master: int, signal: object) -> None:
         os.close(master)
 
 
-def drain(master: int) -> None:
-    """Copy what a pty holds to stdout without waiting for more, then close it."""
-    os.set_blocking(master, False)
+def drain(master: int, timeout: float = 2.0) -> None:
+    """Copy what a pty holds to stdout until its last slave is gone (EIO), then close it.
+
+    The kernel hands a slave's writes to the master through a work queue, so a read right
+    after the writer exited can find nothing yet: wait for EIO, bounded by `timeout` in case
+    a process we do not know of still holds the slave."""
+    import select
+    import time
+
+    deadline = time.monotonic() + timeout
     try:
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([master], [], [], left)[0]:
+                break
             try:
                 data = os.read(master, 65536)
-            except OSError:  # EAGAIN: nothing more now; EIO: no slave left
+            except OSError:  # EIO: no slave left and nothing buffered
                 break
             if not data:
                 break

@@ -203,14 +203,31 @@ def _die_on_signals() -> None:
     def die(sig: int, _frame: object) -> None:
         os._exit(128 + sig)
 
-    for sig in (1, 2, 3, 10, 12, 13, 14, 15):
+    for sig in (1, 2, 3, 10, 12, 14, 15):
         _signal.signal(sig, die)
+    _default_at_execve()
+
+
+def _default_at_execve() -> None:
+    """Python starts with SIGPIPE and SIGXFSZ ignored, and execve keeps an ignored signal
+    ignored: the container's program would get EPIPE/EFBIG where it expects to be killed.
+    A handler (unlike SIG_IGN) is reset by execve, and needs no syscall after the seccomp
+    filter; until then it keeps our own writes to a closed pipe (a hook that exits without
+    reading its stdin) an EPIPE error rather than our death."""
+    import _signal
+
+    def ignore(_sig: int, _frame: object) -> None:
+        pass
+
+    for sig in (13, 25):  # SIGPIPE, SIGXFSZ
+        _signal.signal(sig, ignore)
 
 
 def exec_stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
     """A process joining a running container: console, rlimits, user, then execve."""
     plan.report = (r, w)
     try:
+        _default_at_execve()
         if plan.console_fd >= 0:
             os.setsid()
             _console(plan)

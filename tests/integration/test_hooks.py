@@ -238,3 +238,21 @@ def test_failing_start_container_hook_fails_run(
     assert "error running hook" in r.out + r.err, r
     assert "startContainer hook failed" in r.err, r
     assert not (rt.root / cid).exists()
+
+
+@pytest.mark.parametrize("kind", ["startContainer", "createRuntime"])
+def test_hook_that_exits_without_reading_its_state(
+    rt: Runtime, bundle: Bundle, kind: str
+) -> None:
+    """A hook may exit without reading stdin: the runtime's write of the state then meets a
+    closed pipe. That must be the hook's "exit status 1", not the death of whoever wrote (the
+    init once died of SIGPIPE, and `run` reported no cause). An annotation larger than a pipe
+    makes the write outlive the hook every time."""
+    bundle.config["annotations"] = {"big": "x" * 300_000}
+    bundle.config["hooks"] = {kind: [{"path": "/bin/false"}]}
+    cid = unique_id()
+    r = rt.run(cid, bundle.sh("echo PROGRAM-RAN"))
+    assert r.rc != 0, r
+    assert "PROGRAM-RAN" not in r.out + r.err, r
+    assert "error running hook: exit status 1" in r.out + r.err, r
+    assert not (rt.root / cid).exists()

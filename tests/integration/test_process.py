@@ -297,3 +297,64 @@ def test_sysctl_outside_container_namespaces_refused(
     finally:
         with open(path, "w") as f:
             f.write(before)
+
+
+def _ignored(status: str) -> set[int]:
+    mask = int(next(ln for ln in status.splitlines() if ln.startswith("SigIgn:")).split()[1], 16)
+    return {sig for sig in range(1, 65) if mask & (1 << (sig - 1))}
+
+
+@pytest.mark.parametrize("how", ["run", "run -d", "exec", "exec -d"])
+def test_container_process_does_not_inherit_ignored_signals(
+    rt: Runtime, bundle: Bundle, how: str
+) -> None:
+    """Python ignores SIGPIPE and SIGXFSZ, and execve keeps ignored signals ignored: the
+    container's program must start with them at their defaults, as under runc, however it
+    was started. Read from /proc/self/status by the program itself (sh keeps what it
+    inherits ignored, and ignores only SIGQUIT of its own)."""
+    script = "grep SigIgn /proc/self/status > /dev/shm/sigs; sleep 1000"
+    cid = unique_id()
+    if how == "run":
+        r = rt.run(cid, bundle.args("grep", "SigIgn", "/proc/self/status"))
+        assert r.rc == 0, r
+        assert not _ignored(r.out) & {13, 25}, r.out
+        return
+    bundle.process["args"] = ["sh", "-c", script if how == "run -d" else "sleep 1000"]
+    bundle.save()
+    r = rt.detached("run", "-d", "--bundle", str(bundle.path), cid, cid=cid)
+    assert r.rc == 0, r
+    if how == "exec":
+        r = rt.cmd("exec", cid, "grep", "SigIgn", "/proc/self/status")
+        assert r.rc == 0, r
+        status = r.out
+    else:
+        if how == "exec -d":
+            r = rt.detached("exec", "-d", cid, "sh", "-c", script, cid=cid)
+            assert r.rc == 0, r
+        status = ""
+        deadline = time.monotonic() + 10
+        while "SigIgn" not in status and time.monotonic() < deadline:
+            status = rt.cmd("exec", cid, "cat", "/dev/shm/sigs").out
+            time.sleep(0.05)
+    assert "SigIgn" in status
+    assert not _ignored(status) & {13, 25}, status
+
+
+def test_file_size_limit_kills_with_sigxfsz(rt: Runtime, bundle: Bundle) -> None:
+    """With RLIMIT_FSIZE a write past the limit kills the writer with SIGXFSZ (status 153 in
+    sh), as on the host; with the signal inherited as ignored it gets EFBIG instead. Detached,
+    because a foreground `run` handled every signal and so hid the bug."""
+    bundle.process["rlimits"] = [{"type": "RLIMIT_FSIZE", "soft": 1024, "hard": 1024}]
+    bundle.process["args"] = [
+        "sh", "-c", "head -c 4096 /dev/zero > /dev/shm/f; echo rc=$? > /dev/shm/rc; sleep 1000"
+    ]
+    bundle.save()
+    cid = unique_id()
+    r = rt.detached("run", "-d", "--bundle", str(bundle.path), cid, cid=cid)
+    assert r.rc == 0, r
+    out = ""
+    deadline = time.monotonic() + 10
+    while "rc=" not in out and time.monotonic() < deadline:
+        out = rt.cmd("exec", cid, "cat", "/dev/shm/rc").out
+        time.sleep(0.05)
+    assert out.strip() == "rc=153", out
