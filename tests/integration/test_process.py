@@ -304,6 +304,16 @@ def _ignored(status: str) -> set[int]:
     return {sig for sig in range(1, 65) if mask & (1 << (sig - 1))}
 
 
+def _read_when_written(rt: Runtime, cid: str, path: str) -> str:
+    """What a detached process wrote to a file in the container (a line ending in newline)."""
+    out = ""
+    deadline = time.monotonic() + 10
+    while not out.endswith("\n") and time.monotonic() < deadline:
+        out = rt.cmd("exec", cid, "cat", path).out
+        time.sleep(0.05)
+    return out
+
+
 @pytest.mark.parametrize("how", ["run", "run -d", "exec", "exec -d"])
 def test_container_process_does_not_inherit_ignored_signals(
     rt: Runtime, bundle: Bundle, how: str
@@ -331,11 +341,7 @@ def test_container_process_does_not_inherit_ignored_signals(
         if how == "exec -d":
             r = rt.detached("exec", "-d", cid, "sh", "-c", script, cid=cid)
             assert r.rc == 0, r
-        status = ""
-        deadline = time.monotonic() + 10
-        while "SigIgn" not in status and time.monotonic() < deadline:
-            status = rt.cmd("exec", cid, "cat", "/dev/shm/sigs").out
-            time.sleep(0.05)
+        status = _read_when_written(rt, cid, "/dev/shm/sigs")
     assert "SigIgn" in status
     assert not _ignored(status) & {13, 25}, status
 
@@ -352,9 +358,5 @@ def test_file_size_limit_kills_with_sigxfsz(rt: Runtime, bundle: Bundle) -> None
     cid = unique_id()
     r = rt.detached("run", "-d", "--bundle", str(bundle.path), cid, cid=cid)
     assert r.rc == 0, r
-    out = ""
-    deadline = time.monotonic() + 10
-    while "rc=" not in out and time.monotonic() < deadline:
-        out = rt.cmd("exec", cid, "cat", "/dev/shm/rc").out
-        time.sleep(0.05)
+    out = _read_when_written(rt, cid, "/dev/shm/rc")
     assert out.strip() == "rc=153", out
