@@ -8,7 +8,7 @@ a container with a user namespace of its own, or whose bounding set lacks CAP_SY
 can never do it. For the rest (privileged containers), the child that will join re-executes
 from a memfd copy of the interpreter sealed against writes before it joins anything, as runc
 does with itself: /proc/<pid>/exe then names the sealed copy. The copy (~7 MB, ~4 ms) and a
-fresh interpreter cost ~23-27 ms per exec or create (bench/), paid only by those containers.
+fresh interpreter cost ~22-27 ms per exec or create (bench/), paid only by those containers.
 
 The Plan crosses the execve marshalled in a memfd; the fds it names are made inheritable. The
 seccomp filter (a libseccomp object) is rebuilt from the config on the other side.
