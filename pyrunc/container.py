@@ -341,6 +341,27 @@ def _stopped_while_starting(st: dict) -> str:
     return "cannot start a container that has stopped"
 
 
+def _wait_execve(fd: int, st: dict, timeout: float = 10.0) -> None:
+    """The init keeps its end of the fifo open until its execve closes it (O_CLOEXEC): wait
+    for that EOF, so that what runs once `start` returns is the container's program (runc
+    returns a moment before, and callers that look at pid 1 at once can see the runtime).
+    An execve that fails closes it too, as the init exits; the timeout is only a bound."""
+    import select
+
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if p.poll(100):
+            try:
+                if not os.read(fd, 1):
+                    return
+            except BlockingIOError:
+                continue
+        elif not S.alive(st):
+            return
+
+
 def _start(root: str, cid: str, st: dict) -> dict:
     status = S.status(root, st)
     if status != "created":
@@ -367,6 +388,7 @@ def _start(root: str, cid: str, st: dict) -> dict:
                 time.sleep(0.001)  # EOF before the init opened its end: wait for it
             elif not S.alive(st):
                 raise RuntimeErr(_stopped_while_starting(st))
+        _wait_execve(fd, st)
     finally:
         os.close(fd)
     try:

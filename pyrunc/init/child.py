@@ -519,8 +519,9 @@ def _wait_fifo_and_exec(plan, exe: str) -> None:  # noqa: ANN001
 
                 state = plan.hook_state("created")
                 hk.run_list(plan.hooks["startContainer"], state, "startContainer")
+            # fd stays open (O_CLOEXEC) until the execve below succeeds: `start` waits for
+            # that EOF, so when it returns pid 1 is the container's program, not us
             os.write(fd, b"0")
-            os.close(fd)
         env = plan.env
         _refuse_runtime_exe(exe)
         os.execve(exe, plan.process.get("args"), dict(_env_pairs(env)))

@@ -232,36 +232,63 @@ def freeze(paths: dict[str, str], frozen: bool, timeout: float = 10.0) -> None:
     raise RuntimeErr("cannot pause: no freezer cgroup for this container")
 
 
-def destroy(paths: Iterable[str], attempts: int = 6) -> None:
+def destroy(paths: Iterable[str], attempts: int = 6, settle: float = 5.0) -> None:
     """Remove the container's cgroups (children first). Tasks that are still dying keep a
-    cgroup busy for a moment: retry the whole set a few times with a doubling delay, bounded
-    (~0.6 s in all, as runc), rather than per directory."""
+    cgroup busy for a moment: retry the whole set with a doubling delay (~0.6 s, as runc),
+    rather than per directory. A cgroup that is busy with no task left is being torn down
+    by the kernel after its last task was reaped (seen on 6.18 under load): wait for that
+    up to `settle` seconds more instead of leaving it behind."""
     pending = list(paths)
     delay = 0.01
-    for attempt in range(attempts):
-        busy = []
-        for path in pending:
-            try:
-                os.rmdir(path)  # the common case: no sub-cgroups, no tasks left
-                continue
-            except FileNotFoundError:
-                continue
-            except OSError:
-                pass
-            for d in reversed([d for d, _s, _f in os.walk(path)]):
-                try:
-                    os.rmdir(d)
-                except FileNotFoundError:
-                    pass
-                except OSError as e:
-                    if e.errno not in (errno.EBUSY, errno.ENOTEMPTY):
-                        raise RuntimeErr(f"failed to remove cgroup {d}: {e.strerror}") from None
-                    busy.append(path)
-                    break
-        pending = busy
+    deadline = 0.0
+    attempt = 0
+    while True:
+        attempt += 1
+        pending = _rmdir_trees(pending)
         if not pending:
             return
-        if attempt < attempts - 1:
-            time.sleep(delay)
-            delay *= 2
+        if attempt >= attempts:
+            if any(_has_tasks(p) for p in pending):
+                break
+            if not deadline:
+                deadline = time.monotonic() + settle
+            elif time.monotonic() >= deadline:
+                break
+        time.sleep(delay)
+        delay = min(delay * 2, 0.16)
     raise RuntimeErr("failed to remove cgroup paths: " + ", ".join(pending))
+
+
+def _rmdir_trees(paths: list[str]) -> list[str]:
+    """rmdir each tree bottom-up; the ones still busy."""
+    busy = []
+    for path in paths:
+        try:
+            os.rmdir(path)  # the common case: no sub-cgroups, no tasks left
+            continue
+        except FileNotFoundError:
+            continue
+        except OSError:
+            pass
+        for d in reversed([d for d, _s, _f in os.walk(path)]):
+            try:
+                os.rmdir(d)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                if e.errno not in (errno.EBUSY, errno.ENOTEMPTY):
+                    raise RuntimeErr(f"failed to remove cgroup {d}: {e.strerror}") from None
+                busy.append(path)
+                break
+    return busy
+
+
+def _has_tasks(path: str) -> bool:
+    for d, _s, _f in os.walk(path):
+        try:
+            with open(os.path.join(d, "cgroup.procs"), "rb") as f:
+                if f.read().strip():
+                    return True
+        except OSError:
+            pass
+    return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -47,6 +48,22 @@ def read_pty_until_eof(fd: int, timeout: float) -> bytes:
             if e.errno == errno.EIO:
                 break
             raise
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def read_line(fd: int, timeout: float) -> bytes:
+    """One line from a pipe, or what came before `timeout`: a stuck runtime fails the test
+    instead of hanging the run."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, 1)
         if not chunk:
             break
         buf += chunk

@@ -259,3 +259,28 @@ def test_no_device_rules_still_means_the_default_whitelist(rt: Runtime, bundle: 
             "c 10:200 rwm",
         ]
     )
+
+
+def test_destroy_fails_fast_on_live_tasks_and_removes_once_they_are_gone(
+    hierarchies: dict[str, Path],
+) -> None:
+    """cgroups.destroy waits (up to seconds) only for a cgroup the kernel is still tearing
+    down, one with no task left; a cgroup that still holds a live task is reported after the
+    short retries, as before, and not waited on."""
+    from pyrunc.linux import cgroups
+
+    path = hierarchies["pids"] / f"pyrunc-it-destroy-{os.getpid()}"
+    path.mkdir()
+    child = subprocess.Popen(["sleep", "100"])
+    try:
+        (path / "cgroup.procs").write_text(str(child.pid))
+        t0 = time.monotonic()
+        with pytest.raises(Exception, match="failed to remove cgroup paths"):
+            cgroups.destroy([str(path)])
+        assert time.monotonic() - t0 < 2.5  # ~0.6 s of retries, not the settle wait
+        assert path.exists()
+    finally:
+        child.kill()
+        child.wait()
+    cgroups.destroy([str(path)])
+    assert not path.exists()

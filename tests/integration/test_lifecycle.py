@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import Bundle, Runtime, unique_id
+from harness import Bundle, Runtime, read_line, unique_id
 
 pytestmark = pytest.mark.integration
 
@@ -328,7 +328,7 @@ def test_foreground_run_forwards_signals(rt: Runtime, bundle: Bundle) -> None:
     )
     try:
         assert p.stdout is not None
-        assert p.stdout.readline() == b"ready\n"  # the trap is installed
+        assert read_line(p.stdout.fileno(), 20) == b"ready\n"  # the trap is installed
         p.send_signal(signal.SIGTERM)
         assert p.wait(timeout=20) == 42
     finally:

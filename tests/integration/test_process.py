@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import platform
-import select
 import subprocess
 import time
 
 import pytest
-from harness import Bundle, Runtime, unique_id
+from harness import Bundle, Runtime, read_line, unique_id
 
 pytestmark = pytest.mark.integration
 
@@ -219,20 +217,6 @@ def test_stdin_passthrough(rt: Runtime, bundle: Bundle) -> None:
     assert r.out == "hi\n"
 
 
-def _read_line(fd: int, timeout: float) -> bytes:
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while not buf.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            break
-        chunk = os.read(fd, 1)
-        if not chunk:
-            break
-        buf += chunk
-    return buf
-
-
 def test_stdio_is_interactive(rt: Runtime, bundle: Bundle) -> None:
     """Output arrives while the container still runs (nothing buffers it), and input can
     depend on it: a prompt/answer exchange over the runtime's stdin and stdout."""
@@ -248,11 +232,11 @@ def test_stdio_is_interactive(rt: Runtime, bundle: Bundle) -> None:
     rt.ids.append(cid)
     try:
         assert p.stdout is not None and p.stdin is not None
-        assert _read_line(p.stdout.fileno(), 20) == b"ready\n"
+        assert read_line(p.stdout.fileno(), 20) == b"ready\n"
         assert p.poll() is None  # still waiting for our answer
         p.stdin.write(b"ping\n")
         p.stdin.close()
-        assert _read_line(p.stdout.fileno(), 20) == b"got:ping\n"
+        assert read_line(p.stdout.fileno(), 20) == b"got:ping\n"
         assert p.wait(timeout=20) == 0
     finally:
         if p.poll() is None:

@@ -132,7 +132,11 @@ def test_events_stats_and_oom(rt: Runtime, bundle: Bundle, tmp_path: Path) -> No
     _v1()
     cid = unique_id()
     bundle.process["args"] = ["sleep", "1000"]
-    bundle.linux.setdefault("resources", {})["memory"] = {"limit": 32 * 1024 * 1024}
+    # swappiness 0: on a host with swap the cgroup must still OOM, not swap
+    bundle.linux.setdefault("resources", {})["memory"] = {
+        "limit": 32 * 1024 * 1024,
+        "swappiness": 0,
+    }
     bundle.linux["resources"]["pids"] = {"limit": 50}
     assert rt.create(cid, bundle).rc == 0
     assert rt.cmd("start", cid).rc == 0
@@ -147,6 +151,11 @@ def test_events_stats_and_oom(rt: Runtime, bundle: Bundle, tmp_path: Path) -> No
         stream = subprocess.Popen(rt.argv("events", "--interval", "100ms", cid), stdout=out,
                                   stdin=subprocess.DEVNULL)
         try:
+            # events writes its first stats line only once its OOM watch is registered; an
+            # OOM before that would be missed for good
+            deadline = time.monotonic() + 10
+            while '"type":"stats"' not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
             rt.cmd("exec", cid, "sh", "-c", "head -c 200000000 /dev/zero | tail")
             deadline = time.monotonic() + 10
             while '"type":"oom"' not in log.read_text() and time.monotonic() < deadline:

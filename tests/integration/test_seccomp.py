@@ -212,3 +212,61 @@ def test_notify_without_agent_fails_cleanly(rt: Runtime, bundle: Bundle, short_t
     assert r.rc == 1 and "failed to connect with seccomp agent" in r.err, r
     assert len(r.err.strip().splitlines()) == 1
     assert not (rt.root / cid).exists()
+
+
+# struct seccomp_notif is 80 bytes, struct seccomp_notif_resp 24 (linux/seccomp.h)
+_NOTIF_RECV = 0xC0502100  # _IOWR('!', 0, struct seccomp_notif)
+_NOTIF_SEND = 0xC0182101  # _IOWR('!', 1, struct seccomp_notif_resp)
+_FLAG_CONTINUE = 1
+
+
+def test_start_returns_only_once_the_program_runs(
+    rt: Runtime, bundle: Bundle, short_tmp: Path
+) -> None:
+    """`start` returns when pid 1 is the container's program, not the runtime about to
+    execve it (runc returns a moment before). An agent holds the init's execve for 0.5 s
+    through SCMP_ACT_NOTIFY, so `start` must take that long and pid 1 must then be `sleep`."""
+    import fcntl
+    import struct
+    import time
+
+    sock_path = str(short_tmp / "agent.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    seen: list[int] = []
+
+    def agent() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            _msg, fds, _flags, _addr = socket.recv_fds(conn, 65536, 4)
+        notif = bytearray(80)
+        fcntl.ioctl(fds[0], _NOTIF_RECV, notif)  # blocks until the init's execve
+        seen.append(struct.unpack_from("=QIIi", notif)[3])
+        time.sleep(0.5)
+        fcntl.ioctl(
+            fds[0],
+            _NOTIF_SEND,
+            struct.pack("=QqiI", struct.unpack_from("=Q", notif)[0], 0, 0, _FLAG_CONTINUE),
+        )
+        for fd in fds:
+            os.close(fd)
+
+    t = threading.Thread(target=agent, daemon=True)
+    t.start()
+    _profile(bundle, {"names": ["execve"], "action": "SCMP_ACT_NOTIFY"}, listenerPath=sock_path)
+    bundle.process["args"] = ["sleep", "1000"]
+    cid = unique_id()
+    r = rt.create(cid, bundle)
+    assert r.rc == 0, r
+    pid = rt.state(cid)["pid"]
+    t0 = time.monotonic()
+    r = rt.cmd("start", cid)
+    took = time.monotonic() - t0
+    comm = open(f"/proc/{pid}/comm").read().strip()
+    t.join(timeout=10)
+    srv.close()
+    assert r.rc == 0, r
+    assert seen, "the agent saw no execve"
+    assert comm == "sleep", comm
+    assert took >= 0.45, took

@@ -49,10 +49,12 @@ def _ns_script(kinds: list[str]) -> str:
 def ns_holder() -> Iterator[int]:
     """A host process (started here, killed by pid) in new uts, ipc and net namespaces."""
     p = subprocess.Popen(["unshare", "--uts", "--ipc", "--net", "sleep", "60"])
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 20
     while os.readlink(f"/proc/{p.pid}/ns/uts") == os.readlink("/proc/self/ns/uts"):
         if time.monotonic() > deadline:
-            break
+            p.kill()
+            p.wait()
+            pytest.fail("unshare did not enter its namespaces within 20 s")
         time.sleep(0.01)
     try:
         yield p.pid
@@ -178,7 +180,7 @@ def test_user_namespace_mappings(rt: Runtime, bundle: Bundle, short_tmp: Path) -
     pid = rt.state(cid)["pid"]
     assert os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user")
     assert rt.cmd("start", cid).rc == 0
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 20
     while len(out.read_text().split()) < 7 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert out.read_text().split() == ["0", "200000", "65536", "0", "300000", "65536", "0"]

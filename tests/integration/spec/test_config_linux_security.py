@@ -162,8 +162,10 @@ def test_rootfs_propagation_from_host(
     """A tmpfs mounted on the host below the rootfs while the container runs appears inside
     with `slave` and does not with `private`."""
     bundle.linux["rootfsPropagation"] = propagation
+    # a handshake, not a time window: /out is a bind mount, seen whatever the propagation,
+    # and the host writes /out/go only after its mount and the marker are in place
     bundle.sh(
-        "echo ready > /out/ready; for i in $(seq 30); do [ -e /spec-prop/marker ] && break; "
+        "echo ready > /out/ready; for i in $(seq 600); do [ -e /out/go ] && break; "
         "sleep 0.05; done; if [ -e /spec-prop/marker ]; then echo seen; else echo unseen; fi "
         "> /out/result"
     )
@@ -173,6 +175,7 @@ def test_rootfs_propagation_from_host(
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "spec-prop", str(target)], check=True)
     try:
         (target / "marker").write_text("x")
+        (outdir / "go").write_text("go")
         rt.wait_status(cid, "stopped")
     finally:
         subprocess.run(["umount", "-l", str(target)], check=False)
