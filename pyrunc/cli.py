@@ -164,6 +164,9 @@ def run_command(g: dict, cmd: str, opts: dict, args: list[str]) -> int:
     from pyrunc import log
 
     log.setup(g["log"], g["log_format"], g["debug"])
+    if g.get("root"):
+        # against the caller's directory, as runc: create and run chdir to the bundle later
+        g["root"] = os.path.abspath(g["root"])
     try:
         if g["log_format"] not in ("text", "json"):
             raise UsageError(f"invalid log-format: {g['log_format']}")

@@ -47,7 +47,10 @@ def _process(st: dict, o: dict, args: list[str]) -> dict:
             raise RuntimeErr(f"--user {o['user']}: expected uid[:gid] as numbers") from None
     if o["additional_gids"]:
         try:
-            user["additionalGids"] = [int(x) for x in o["additional_gids"]]
+            # appended to the container's, as runc 1.1 does
+            user["additionalGids"] = list(user.get("additionalGids") or []) + [
+                int(x) for x in o["additional_gids"]
+            ]
         except ValueError:
             raise RuntimeErr("--additional-gids: expected numbers") from None
     if o["cap"]:
@@ -142,6 +145,7 @@ def run(g: dict, o: dict, a: list[str]) -> int:
     plan = Plan(cid, st["bundle"], st["rootfs"], config)
     plan.is_exec = True
     plan.hooks = {}
+    plan.oom_score_adj = ((st.get("config") or {}).get("process") or {}).get("oomScoreAdj")
     plan.debug = g["debug"]
     if not plan.in_userns:
         _seal_if_needed(plan, ptrace, S.container_dir(root, cid), status)

@@ -137,8 +137,6 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
         os.setsid()
         if plan.new_ns & S.CLONE_NEWNET:
             S.loopback_up()
-        if proc.get("oomScoreAdj") is not None:
-            write_file("/proc/self/oom_score_adj", str(proc["oomScoreAdj"]))
         if not plan.no_new_keyring:
             try:
                 S.join_session_keyring(f"_ses.{plan.cid}")
@@ -228,8 +226,10 @@ def exec_stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
     plan.report = (r, w)
     try:
         _default_at_execve()
+        # a session of its own even without a console (as runc): left in the caller's
+        # session, the process could open the caller's terminal and TIOCSTI into it
+        os.setsid()
         if plan.console_fd >= 0:
-            os.setsid()
             _console(plan)
         rlimits.apply(plan.process.get("rlimits") or [])
         exe = finalize(plan)
@@ -308,31 +308,6 @@ def _passwd_home(uid: int) -> str:
     return "/"
 
 
-def _user_groups(uid: int, gid: int) -> list[int]:
-    """Supplementary groups of the container user from the container's /etc/group."""
-    name = None
-    try:
-        with open("/etc/passwd", "rb") as f:
-            for line in f.read().decode(errors="replace").splitlines():
-                parts = line.split(":")
-                if len(parts) >= 3 and parts[2] == str(uid):
-                    name = parts[0]
-                    break
-        if name is None:
-            return []
-        out = []
-        with open("/etc/group", "rb") as f:
-            for line in f.read().decode(errors="replace").splitlines():
-                parts = line.split(":")
-                if len(parts) >= 4 and name in parts[3].split(",") and parts[2].isdigit():
-                    g = int(parts[2])
-                    if g != gid:
-                        out.append(g)
-        return out
-    except OSError:
-        return []
-
-
 def finalize(plan) -> str:  # noqa: ANN001
     """umask, user, capabilities, cwd, no_new_privs; returns the executable's path."""
     proc = plan.process
@@ -381,7 +356,9 @@ def finalize(plan) -> str:  # noqa: ANN001
     except OSError:
         setgroups_ok = True
     if setgroups_ok:
-        os.setgroups(_user_groups(uid, gid) + groups)
+        # exactly the config's additionalGids, as runc: never the image's /etc/group, which
+        # would let whoever built the image pick the groups (disk, docker, ...) we grant
+        os.setgroups(groups)
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
     S.prctl(S.PR_SET_KEEPCAPS, 0)

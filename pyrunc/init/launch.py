@@ -19,6 +19,7 @@ from pyrunc.errors import RuntimeErr
 from pyrunc.init.plan import Plan
 from pyrunc.linux import cgroups, idmap
 from pyrunc.linux import sys as S
+from pyrunc.linux.files import write_file
 
 
 class Launch:
@@ -57,6 +58,13 @@ def start(plan: Plan, on_hooks: object = None) -> Launch:
 
             os.close(to_child_w)
             os.close(from_child_r)
+            if plan.oom_score_adj is not None:
+                # here, before a user namespace makes /proc/self/oom_score_adj ours no more
+                # (EACCES there); inherited by the init and everything it forks
+                try:
+                    write_file("/proc/self/oom_score_adj", str(plan.oom_score_adj))
+                except BaseException as e:
+                    child.fail(from_child_w, e, plan.debug)
             if plan.sealed:
                 from pyrunc.init import sealed
 

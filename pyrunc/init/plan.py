@@ -45,6 +45,7 @@ class Plan:
         "report",
         "sealed",
         "lsm_fds",
+        "oom_score_adj",
     )
 
     def __init__(self, cid: str, bundle: str, rootfs: str, config: dict) -> None:
@@ -83,6 +84,8 @@ class Plan:
         self.report: tuple[int, int] = (-1, -1)  # the child's (read, write) pipe to us
         self.lsm_fds: list[tuple[int, str, str]] = []  # lsm.open_attrs', in the child
         self.sealed = False  # re-execute from a sealed interpreter before joining (sealed.py)
+        # the container's, for exec too (runc): written before any namespace is joined
+        self.oom_score_adj: int | None = self.process.get("oomScoreAdj")
         if lx.get("seccomp"):
             # compiled here, before any fork: a bad profile fails with nothing to undo
             from pyrunc.linux import seccomp

@@ -231,9 +231,11 @@ def _readonly(rootfd: int, path: str) -> None:
         os.close(fd)
     fd = mounts.open_in_root(rootfd, path)
     try:
-        mounts.remount(mounts.fd_path(fd), S.MS_RDONLY | S.MS_NOSUID | S.MS_NODEV | S.MS_NOEXEC)
-    except PermissionError:
-        mounts.remount(mounts.fd_path(fd), S.MS_RDONLY)
+        # read-only, keeping the nosuid/nodev/noexec the mount already has (as runc): adding
+        # them would make e.g. a read-only /usr or /bin noexec, which the spec does not ask
+        p = mounts.fd_path(fd)
+        keep = mounts.statvfs_flags(p) & (S.MS_NOSUID | S.MS_NODEV | S.MS_NOEXEC)
+        mounts.remount(p, S.MS_RDONLY | keep)
     finally:
         os.close(fd)
 

@@ -186,7 +186,7 @@ def fd_path(fd: int) -> str:
 # ---- mounting --------------------------------------------------------------------------------
 
 
-def _statvfs_flags(path: str) -> int:
+def statvfs_flags(path: str) -> int:
     """Mount flags already on a mount; remounts in a user namespace must keep the locked ones."""
     f = os.statvfs(path).f_flag
     out = 0
@@ -208,7 +208,7 @@ def remount(path: str, flags: int) -> None:
     try:
         S.mount(None, path, None, flags | S.MS_REMOUNT | S.MS_BIND)
     except PermissionError:
-        S.mount(None, path, None, flags | _statvfs_flags(path) | S.MS_REMOUNT | S.MS_BIND)
+        S.mount(None, path, None, flags | statvfs_flags(path) | S.MS_REMOUNT | S.MS_BIND)
 
 
 def is_bind(m: dict) -> bool:

@@ -83,3 +83,52 @@ def test_runtime_side_of_the_container_is_not_dumpable_until_exec(
     assert rt.cmd("start", cid).rc == 0
     after = rt.cmd("exec", cid, "sh", "-c", probe)
     assert after.out.split() == ["environ-read", "exe-read"], after  # the test can see access
+
+
+def _stat_of_sh(rt: Runtime, cid: str, *flags: str) -> list[str]:
+    """/proc/self/stat of the exec'd sh itself (read by a builtin, not by a child)."""
+    r = rt.cmd("exec", *flags, cid, "sh", "-c", "read -r l < /proc/self/stat; echo $l")
+    assert r.rc == 0, r
+    return r.out.split()
+
+
+def test_exec_process_has_a_session_of_its_own(rt: Runtime, bundle: Bundle) -> None:
+    """Without a terminal too, the exec'd process leads a new session (runc setsids): left in
+    the caller's session it could open the caller's terminal and push input into it with
+    TIOCSTI (CVE-2016-9962 class). Field 6 of stat is the session id, 0 when the session's
+    leader is outside the container's PID namespace."""
+    cid = _running(rt, bundle)
+    stat = _stat_of_sh(rt, cid)
+    assert stat[5] == stat[0], stat  # sid == its own pid
+
+
+def test_exec_applies_the_containers_oom_score_adj(rt: Runtime, bundle: Bundle) -> None:
+    """An exec'd process gets the container's process.oomScoreAdj (as runc), not the caller's:
+    a shim with a very low score would otherwise make exec'd processes nearly unkillable."""
+    bundle.process["oomScoreAdj"] = 100
+    cid = _running(rt, bundle)
+    r = rt.cmd("exec", cid, "cat", "/proc/self/oom_score_adj")
+    assert r.rc == 0, r
+    assert r.out.strip() == "100", r
+
+
+def test_supplementary_groups_are_only_additional_gids(rt: Runtime, bundle: Bundle) -> None:
+    """The groups are exactly user.additionalGids (or exec's --additional-gids), never the
+    image's /etc/group, which would let whoever built the image grant its user e.g. `disk`."""
+    etc = bundle.rootfs / "etc"
+    etc.mkdir(exist_ok=True)
+    (etc / "passwd").write_text("root:x:0:0::/root:/bin/sh\ntester:x:1000:1000::/tmp:/bin/sh\n")
+    (etc / "group").write_text("root:x:0:\ndisk:x:6:tester\naudio:x:29:tester\n")
+    bundle.process["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [20]}
+    cid = _running(rt, bundle)
+    r = rt.cmd("exec", cid, "grep", "Groups", "/proc/1/status")
+    assert r.rc == 0, r
+    assert r.out.split()[1:] == ["20"], r
+    # exec starts from the container's process: its additionalGids stay unless overridden
+    r = rt.cmd("exec", "--user", "1000:1000", cid, "grep", "Groups", "/proc/self/status")
+    assert r.out.split()[1:] == ["20"], r
+    r = rt.cmd(
+        "exec", "--user", "1000:1000", "--additional-gids", "10", cid,
+        "grep", "Groups", "/proc/self/status",
+    )
+    assert sorted(r.out.split()[1:]) == ["10", "20"], r  # added to the container's, as runc

@@ -397,3 +397,34 @@ def test_kill_all(rt: Runtime, bundle: Bundle) -> None:
         time.sleep(0.01)
     assert procs.read_text().split() == []
     assert rt.wait_status(cid, "stopped")["status"] == "stopped"
+
+
+def test_relative_root_is_the_callers(rt: Runtime, bundle: Bundle, tmp_path: Path) -> None:
+    """A relative --root is resolved against the caller's directory (as runc), not against
+    the bundle that create/run change into: `list` and `delete` from the same directory find
+    the container."""
+    bundle.process["args"] = ["sleep", "1000"]
+    bundle.save()
+    work = tmp_path / "work"
+    work.mkdir()
+    cid = unique_id()
+
+    def cmd(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [rt.binary, "--root", "relroot", *args], cwd=work, capture_output=True, text=True,
+            stdin=subprocess.DEVNULL, timeout=60,
+        )
+
+    with open(tmp_path / "out", "w") as out:
+        p = subprocess.run(
+            [rt.binary, "--root", "relroot", "run", "-d", "-b", str(bundle.path), cid],
+            cwd=work, stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=60,
+        )
+    try:
+        assert p.returncode == 0, (tmp_path / "out").read_text()
+        assert (work / "relroot" / cid / "state.json").exists()
+        assert not (bundle.path / "relroot").exists()
+        assert cmd("list", "-q").stdout.split() == [cid]
+    finally:
+        assert cmd("delete", "-f", cid).returncode == 0
+    assert not (work / "relroot" / cid).exists()

@@ -209,3 +209,22 @@ def test_time_namespace_offsets(rt: Runtime, bundle: Bundle) -> None:
     assert lines[0] != _host_ns("time")
     inside = float(lines[1].split()[0])
     assert offset + host_uptime - 5 < inside < offset + host_uptime + 60
+
+
+def test_oom_score_adj_with_a_user_namespace(
+    rt: Runtime, bundle: Bundle, short_tmp: Path
+) -> None:
+    """process.oomScoreAdj in a user namespace: written before the namespace exists (inside
+    it /proc/self/oom_score_adj is no longer writable, EACCES), so the container starts and
+    sees the value, as under runc."""
+    if not os.path.exists("/proc/self/ns/user"):
+        pytest.skip("no user namespaces")
+    bundle = copy_bundle(bundle, short_tmp / "bundle")
+    bundle.linux["namespaces"].append({"type": "user"})
+    bundle.linux["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle.linux["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle.linux.pop("resources", None)
+    bundle.process["oomScoreAdj"] = 200
+    r = rt.run_sh(bundle, "cat /proc/self/oom_score_adj")
+    assert r.rc == 0, r
+    assert r.out.strip() == "200", r

@@ -193,6 +193,21 @@ def test_readonly_paths(rt: Runtime, bundle: Bundle) -> None:
     assert rest.splitlines()[-1] == bundle.config["hostname"]
 
 
+def test_readonly_paths_keep_exec_and_the_mounts_own_flags(rt: Runtime, bundle: Bundle) -> None:
+    """A read-only path is made read-only and nothing more (as runc): a read-only /bin still
+    runs its programs, while a path on a nosuid,nodev mount keeps those flags."""
+    bundle.config["root"]["readonly"] = False
+    bundle.add_mount("/data", "tmpfs", "tmpfs", ["nosuid", "nodev"])
+    bundle.linux["readonlyPaths"] = ["/bin", "/data"]
+    r = rt.run_sh(bundle, "cat /proc/self/mountinfo; touch /data/x 2>&1; echo rc=$?")
+    assert r.rc == 0, r  # sh itself came from the read-only /bin
+    bin_opts, _ = _mount_opts(r.out, "/bin")
+    assert "ro" in bin_opts and "noexec" not in bin_opts, bin_opts
+    data_opts, _ = _mount_opts(r.out, "/data")
+    assert {"ro", "nosuid", "nodev"} <= set(data_opts) and "noexec" not in data_opts, data_opts
+    assert "Read-only file system" in r.out
+
+
 def test_default_devices(rt: Runtime, bundle: Bundle) -> None:
     """The OCI default devices exist with the right type, numbers and mode."""
     want = {
