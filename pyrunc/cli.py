@@ -163,7 +163,10 @@ def parse(argv: list[str]) -> tuple[dict, str, dict, list[str]]:
 def run_command(g: dict, cmd: str, opts: dict, args: list[str]) -> int:
     from pyrunc import log
 
-    log.setup(g["log"], g["log_format"], g["debug"])
+    try:
+        log.setup(g["log"], g["log_format"], g["debug"])
+    except log.LogOpenError:
+        return 1
     if g.get("root"):
         # against the caller's directory, as runc: create and run chdir to the bundle later
         g["root"] = os.path.abspath(g["root"])

@@ -419,17 +419,34 @@ def kill(root: str, cid: str, sig: int, all_: bool = False) -> None:
     if status == "stopped" and not all_:
         raise RuntimeErr("container not running")
     if all_:
-        # like runc: signal whatever is left in the cgroup, even once the init is gone
-        for pid in cgroups.pids(st.get("cgroup") or {}):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+        # like runc: signal whatever is left in the cgroup, even once the init is gone, with
+        # the cgroup frozen (nothing forks past us) and thawed after, paused or not, so that
+        # a KILL of a paused container takes effect
+        paths = st.get("cgroup") or {}
+        _freeze_quietly(paths, True)
+        try:
+            for pid in cgroups.pids(paths):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            _freeze_quietly(paths, False)
         return
     try:
         os.kill(st["pid"], sig)
     except ProcessLookupError:
         raise RuntimeErr("container not running") from None
+
+
+def _freeze_quietly(paths: dict, frozen: bool) -> None:
+    fz, v2 = paths.get("freezer"), paths.get("unified")
+    if not (fz and os.path.isdir(fz)) and not (v2 and os.path.exists(v2 + "/cgroup.freeze")):
+        return  # gone with the container, or no freezer: nothing to hold still
+    try:
+        cgroups.freeze(paths, frozen, timeout=2.0)
+    except (RuntimeErr, OSError) as e:
+        log.warn(str(e))
 
 
 def destroy(root: str, st: dict) -> None:

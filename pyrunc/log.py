@@ -20,8 +20,18 @@ def setup(path: str, fmt: str, debug: bool) -> None:
     _json = fmt == "json"
     _debug = debug
     if path:
-        _fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            _fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            # said on stderr (in the format asked for), as runc does; the caller exits 1
+            why = (e.strerror or str(e)).lower()
+            _emit("error", f"open {path}: {why}")
+            raise LogOpenError from None
         _to_file = True
+
+
+class LogOpenError(Exception):
+    """--log cannot be opened: already reported."""
 
 
 def _quote(s: str) -> str:

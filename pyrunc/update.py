@@ -100,8 +100,22 @@ def _from_document(path: str) -> dict:
         for k, v in sv.items():
             key = next((x for x in SECTIONS[section] if x.lower() == k.lower()), None)
             if key is not None and v is not None:
+                _check_type(section, key, v)
                 out.setdefault(section, {})[key] = v
     return out
+
+
+def _check_type(section: str, key: str, v: object) -> None:
+    """Go's decoder refuses a value of the wrong JSON type; so do we, naming the field, rather
+    than fail later inside the cgroup code."""
+    if key in ("cpus", "mems"):
+        ok, want = isinstance(v, str), "a string"
+    elif key == "checkBeforeUpdate":
+        ok, want = isinstance(v, bool), "a boolean"
+    else:
+        ok, want = isinstance(v, int) and not isinstance(v, bool), "an integer"
+    if not ok:
+        raise RuntimeErr(f"--resources: {section}.{key}: expected {want}, got {fastjson.dumps(v)}")
 
 
 def update(root: str, cid: str, o: dict) -> None:

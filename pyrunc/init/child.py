@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 from pyrunc.errors import RuntimeErr, oserror_text
 from pyrunc.linux import capabilities, namespaces, rlimits, sysctl
@@ -435,8 +436,15 @@ def lookpath(args: list[str], env: list[str]) -> str:
         raise RuntimeErr("process.args: args must not be empty")
     name = args[0]
     if "/" in name:
-        if not os.path.exists(name):
-            raise RuntimeErr(f"exec: {name!r}: stat {name}: no such file or directory")
+        # Go's exec.LookPath, which runc calls before it reports the container created: a
+        # directory or a file with no execute bit fails create, not the process after start
+        try:
+            st = os.stat(name)
+        except OSError as e:
+            why = (e.strerror or "").lower()
+            raise RuntimeErr(f'exec: "{name}": stat {name}: {why}') from None
+        if stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o111:
+            raise RuntimeErr(f'exec: "{name}": permission denied')
         return name
     path = ""
     for e in env:

@@ -75,6 +75,7 @@ class Plan:
         self.hooks: dict = config.get("hooks") or {}
         self.caps = capabilities.CapSets(self.process.get("capabilities"))
         self.env: list[str] = list(self.process.get("env") or [])
+        _check_env(self.env)
         if self.process.get("apparmorProfile") or self.process.get("selinuxLabel"):
             from pyrunc.linux import lsm
 
@@ -138,3 +139,22 @@ class Plan:
             },
             status,
         )
+
+
+def _check_env(env: list[str]) -> None:
+    """runc's checks (populateProcessEnvironment), made here before any fork so that a bad
+    variable fails create or exec with nothing to undo, in runc's words."""
+    from pyrunc.errors import ConfigError
+    from pyrunc.fastjson import dumps
+
+    for pair in env:
+        name, eq, val = pair.partition("=")
+        q = dumps(pair)
+        if not eq:
+            raise ConfigError(f"invalid environment variable: {q}")
+        if not name:
+            raise ConfigError(f"environment variable name can't be empty: {q}")
+        if "\0" in name:
+            raise ConfigError(f"environment variable name can't contain null(\\x00): {q}")
+        if "\0" in val:
+            raise ConfigError(f"environment variable value can't contain null(\\x00): {q}")

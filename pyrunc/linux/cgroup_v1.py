@@ -130,6 +130,14 @@ def _memory(paths: dict[str, str], mem: dict, update: bool) -> None:
 def _cpu(paths: dict[str, str], cpu: dict) -> None:
     if cpu.get("shares"):
         _write(paths, "cpu", "cpu.shares", cpu["shares"])
+        # the kernel clamps to 2..262144 without an error: read it back, as runc does
+        path = controller_path(paths, "cpu")
+        with open(os.path.join(path or "", "cpu.shares")) as f:
+            got = int(f.read())
+        if cpu["shares"] > got:
+            raise RuntimeErr(f"the maximum allowed cpu-shares is {got}")
+        if cpu["shares"] < got:
+            raise RuntimeErr(f"the minimum allowed cpu-shares is {got}")
     period_pending = False
     if cpu.get("period"):
         try:

@@ -87,6 +87,55 @@ def test_missing_executable(rt: Runtime, bundle: Bundle) -> None:
     _assert_no_container(rt, cid)
 
 
+@pytest.mark.parametrize("target", ["dir", "no-exec-bit"])
+def test_non_executable_program_fails_create(rt: Runtime, bundle: Bundle, target: str) -> None:
+    """args[0] that is a directory or has no execute bit fails `create` (as runc's LookPath),
+    not the process after a `start` that reported success."""
+    if target == "dir":
+        path = "/etc"
+    else:
+        (bundle.rootfs / "noexec").write_text("#!/bin/sh\n")
+        (bundle.rootfs / "noexec").chmod(0o644)
+        path = "/noexec"
+    bundle.args(path)
+    cid = unique_id()
+    r = rt.create(cid, bundle)
+    assert r.rc == 1, r
+    assert f'exec: \\"{path}\\": permission denied' in r.err, r  # logfmt-quoted, as runc
+    assert len(r.err.strip().splitlines()) == 1, r.err
+    _assert_no_container(rt, cid)
+
+
+@pytest.mark.parametrize(
+    ("env", "msg"),
+    [
+        ("NOEQ", 'invalid environment variable: "NOEQ"'),
+        ("=x", "environment variable name can't be empty: \"=x\""),
+    ],
+)
+def test_bad_environment_variable(rt: Runtime, bundle: Bundle, env: str, msg: str) -> None:
+    """runc's checks of process.env, and of exec -e, in runc's words; nothing is left."""
+    bundle.process["env"] = [*bundle.process["env"], env]
+    cid = unique_id()
+    msg = msg.replace('"', '\\"')  # as logfmt quotes it, runc's too
+    r = rt.create(cid, bundle)
+    assert r.rc == 1 and msg in r.err, r
+    _assert_no_container(rt, cid)
+    bundle.process["env"] = bundle.process["env"][:-1]
+    bundle.args("sleep", "100")
+    assert rt.create(cid, bundle).rc == 0
+    r = rt.cmd("exec", "-e", env, cid, "true")
+    assert r.rc == 255 and msg in r.err, r
+
+
+def test_unopenable_log_is_one_line(rt: Runtime, tmp_path: Path) -> None:
+    """--log that cannot be opened: runc's one line on stderr and exit 1, no traceback."""
+    r = rt.cmd("--log", str(tmp_path / "no" / "such" / "log"), "list")
+    assert r.rc == 1, r
+    assert "Traceback" not in r.err
+    assert r.err.count("\n") == 1 and "no such file or directory" in r.err, r
+
+
 def test_executable_not_in_path(rt: Runtime, bundle: Bundle) -> None:
     """A bare name is looked up in the config's PATH; a miss says so."""
     bundle.args("no-such-command")

@@ -377,6 +377,20 @@ def test_pause_resume(rt: Runtime, bundle: Bundle) -> None:
     assert not (rt.root / cid).exists()
 
 
+def test_kill_all_of_a_paused_container_takes_effect(rt: Runtime, bundle: Bundle) -> None:
+    """kill --all freezes, signals and thaws (runc's order), paused or not: a KILL of a
+    paused container leaves it stopped, not frozen with the signal pending."""
+    cid = unique_id()
+    bundle.sh("sleep 100 & sleep 100 & wait")
+    assert rt.create(cid, bundle).rc == 0
+    assert rt.cmd("start", cid).rc == 0
+    assert rt.cmd("pause", cid).rc == 0
+    r = rt.cmd("kill", "--all", cid, "KILL")
+    assert r.rc == 0 and not r.err, r
+    assert rt.wait_status(cid, "stopped")["status"] == "stopped"
+    assert rt.delete(cid).rc == 0
+
+
 def test_kill_all(rt: Runtime, bundle: Bundle) -> None:
     """kill --all signals every process in the container, not only its init."""
     cid = unique_id()

@@ -205,3 +205,17 @@ def test_update_kernel_memory_is_ignored_with_runc_warning(rt: Runtime, bundle: 
     assert "kernel-memory" not in rt.cmd("update", "--help").out
     r = rt.cmd("exec", cid, "cat", "/sys/fs/cgroup/pids/pids.max")
     assert r.out.strip() == "20"
+
+
+def test_update_refuses_wrong_types_and_clamped_shares(rt: Runtime, bundle: Bundle) -> None:
+    """`update -r -` with a value of the wrong JSON type names the field (Go's decoder fails
+    too); cpu shares the kernel would clamp are refused with runc's words."""
+    _v1()
+    cid = unique_id()
+    bundle.process["args"] = ["sleep", "1000"]
+    assert rt.create(cid, bundle).rc == 0
+    r = rt.cmd("update", "-r", "-", cid, input='{"memory": {"limit": "abc"}}')
+    assert r.rc == 1 and "memory.limit: expected an integer" in r.err, r
+    assert "internal error" not in r.err and "Traceback" not in r.err
+    r = rt.cmd("update", "-r", "-", cid, input='{"cpu": {"shares": 1}}')
+    assert r.rc == 1 and "the minimum allowed cpu-shares is 2" in r.err, r
