@@ -182,15 +182,40 @@ def _make(name: str, short: str, flags: tuple) -> click.Command:
     )
 
 
+def _after_global_flags(argv: list[str]) -> list[str] | None:
+    """The words from the command on, past the global flags (and the values of those that
+    take one); None when there is no command."""
+    takes_value = {n for names, kind, _d, _h in GLOBAL_FLAGS if kind != "bool" for n in names}
+    known = {n for names, *_ in GLOBAL_FLAGS for n in names} | {"-h", "--help"}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        name = a.split("=", 1)[0]
+        if not a.startswith("-") or a == "-" or name not in known:
+            return argv[i:]  # a command, or a flag click must explain
+        if name in takes_value and "=" not in a:
+            i += 1
+        i += 1
+    return None
+
+
 def run_click(argv: list[str]) -> int:
     from pyrunc import log
 
-    if argv and argv[0] in ("help", "h"):
-        if len(argv) > 1 and argv[1] in COMMANDS:
-            sys.stdout.write(command_help(argv[1]))
+    words = _after_global_flags(argv)
+    if words is None:  # no command at all: runc shows its help and exits 0
+        sys.stdout.write(main_help())
+        return 0
+    if words and words[0] in ("help", "h"):
+        topic = words[1] if len(words) > 1 else ""
+        if topic in COMMANDS:
+            sys.stdout.write(command_help(topic))
             return 0
-        if len(argv) > 1:
-            log.error(f"No help topic for '{argv[1]}'")
+        if topic in ("help", "h"):
+            sys.stdout.write(main_help())
+            return 0
+        if topic:
+            log.error(f"No help topic for '{topic}'")
             return 3
         sys.stdout.write(main_help())
         return 0

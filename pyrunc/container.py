@@ -54,7 +54,11 @@ SIGNALS = {
 
 
 def parse_signal(raw: str) -> int:
-    if raw.isdigit():
+    """runc's parseSignal: a number (Go's Atoi takes "+9"), or a name with or without SIG;
+    an empty one is runc's default, SIGTERM."""
+    if not raw:
+        return SIGNALS["TERM"]
+    if raw.removeprefix("+").isdigit():
         return int(raw)
     name = raw.upper().removeprefix("SIG")
     if name.startswith("RTMIN") or name.startswith("RTMAX"):
@@ -65,7 +69,7 @@ def parse_signal(raw: str) -> int:
         except ValueError:
             pass
     if name not in SIGNALS:
-        raise RuntimeErr(f"unknown signal {raw!r}")
+        raise RuntimeErr(f'unknown signal "{raw}"')
     return SIGNALS[name]
 
 

@@ -140,3 +140,24 @@ def test_every_flag_has_help() -> None:
             assert kind in ("bool", "str", "int", "list"), (name, names)
             assert bool(help_) != ((name, names[0]) in HIDDEN), (name, names)
     assert {f[0][0] for f in GLOBAL_FLAGS} >= {"--root", "--log", "--log-format", "--debug"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["--debug"], ["--root", "/tmp/x", "help"], ["--log-format=json", "h"]],
+)
+def test_no_command_or_help_after_global_flags_shows_help(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As runc: no command, or `help` after global flags, prints the help on stdout, exit 0."""
+    from pyrunc.cli_click import run_click
+
+    assert run_click(argv) == 0
+    assert "USAGE:" in capsys.readouterr().out
+
+
+def test_help_topic_after_global_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    from pyrunc.cli_click import run_click
+
+    assert run_click(["--root", "/tmp/x", "help", "create"]) == 0
+    assert "create" in capsys.readouterr().out

@@ -31,13 +31,14 @@ def test_fastjson_errors(bad: str) -> None:
 
 
 @pytest.mark.parametrize(("raw", "num"), [("KILL", 9), ("SIGKILL", 9), ("9", 9), ("term", 15),
-                                          ("SIGUSR1", 10), ("RTMIN+2", 36), ("WINCH", 28)])
+                                          ("SIGUSR1", 10), ("RTMIN+2", 36), ("WINCH", 28),
+                                          ("", 15), ("+9", 9)])
 def test_signals(raw: str, num: int) -> None:
     assert parse_signal(raw) == num
 
 
 def test_unknown_signal() -> None:
-    with pytest.raises(RuntimeErr, match="unknown signal"):
+    with pytest.raises(RuntimeErr, match='^unknown signal "NOPE"$'):  # runc's %q
         parse_signal("NOPE")
 
 
