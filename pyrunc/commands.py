@@ -131,6 +131,8 @@ def cmd_list(g: dict, o: dict, a: list[str]) -> int:
     if fmt == "json":
         from pyrunc.fastjson import dumps
 
+        for s in items:
+            s["owner"] = _owner(g["root"], s["id"])  # as in the table (runc fills both)
         _out((dumps(items) if items else "null") + "\n")
         return 0
     if fmt != "table":
@@ -269,7 +271,7 @@ def cmd_ps(g: dict, o: dict, a: list[str]) -> int:
     if o["format"] == "json":
         from pyrunc.fastjson import dumps
 
-        _out(dumps(pids) + "\n")
+        _out((dumps(pids) if pids else "null") + "\n")  # Go's nil slice, as runc prints
         return 0
     if o["format"] != "table":
         raise RuntimeErr(f"invalid format option: {o['format']}")

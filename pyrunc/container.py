@@ -538,7 +538,7 @@ def list_all(root: str) -> list[dict]:
 def pause(root: str, cid: str, frozen: bool) -> None:
     st = S.load(root, cid)
     status = S.status(root, st)
-    if frozen and status != "running":
+    if frozen and status not in ("running", "created"):  # runc pauses a created one too
         raise RuntimeErr(
             "container not running"
             if status == "stopped"

@@ -95,8 +95,7 @@ def alive(st: dict) -> bool:
 def status(root: str, st: dict) -> str:
     if not alive(st):
         return "stopped"
-    if os.path.exists(os.path.join(root, st["id"], FIFO)):
-        return "created"
+    # paused before created, as runc: a created container can be paused too
     paths = st.get("cgroup", {})
     fz = paths.get("freezer")
     try:
@@ -110,6 +109,8 @@ def status(root: str, st: dict) -> str:
                     return "paused"
     except OSError:
         pass
+    if os.path.exists(os.path.join(root, st["id"], FIFO)):
+        return "created"
     return "running"
 
 

@@ -442,3 +442,34 @@ def test_relative_root_is_the_callers(rt: Runtime, bundle: Bundle, tmp_path: Pat
     finally:
         assert cmd("delete", "-f", cid).returncode == 0
     assert not (work / "relroot" / cid).exists()
+
+
+def test_pause_resume_of_a_created_container(rt: Runtime, bundle: Bundle) -> None:
+    """runc pauses a created container too: it reads `paused`, `resume` gives it back as
+    `created`, and `start` then runs it."""
+    cid = unique_id()
+    bundle.args("sleep", "100")
+    assert rt.create(cid, bundle).rc == 0
+    r = rt.cmd("pause", cid)
+    assert r.rc == 0, r
+    assert rt.state(cid)["status"] == "paused"
+    assert rt.cmd("resume", cid).rc == 0
+    assert rt.state(cid)["status"] == "created"
+    assert rt.cmd("start", cid).rc == 0
+    assert rt.state(cid)["status"] == "running"
+    assert rt.delete(cid, force=True).rc == 0
+
+
+def test_list_json_owner_and_ps_json_of_nothing(rt: Runtime, bundle: Bundle) -> None:
+    """`list -f json` fills owner as the table does; `ps -f json` with no process prints
+    `null` (Go's nil slice), as runc."""
+    cid = unique_id()
+    bundle.args("true")
+    assert rt.create(cid, bundle).rc == 0
+    assert rt.cmd("start", cid).rc == 0
+    rt.wait_status(cid, "stopped")
+    items = json.loads(rt.cmd("list", "-f", "json").out)
+    assert [i["owner"] for i in items if i["id"] == cid] == ["root"]
+    r = rt.cmd("ps", "-f", "json", cid)
+    assert r.rc == 0 and r.out == "null\n", r
+    assert rt.delete(cid).rc == 0
