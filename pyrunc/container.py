@@ -345,25 +345,36 @@ def _stopped_while_starting(st: dict) -> str:
     return "cannot start a container that has stopped"
 
 
-def _wait_execve(fd: int, st: dict, timeout: float = 10.0) -> None:
-    """The init keeps its end of the fifo open until its execve closes it (O_CLOEXEC): wait
-    for that EOF, so that what runs once `start` returns is the container's program (runc
-    returns a moment before, and callers that look at pid 1 at once can see the runtime).
-    An execve that fails closes it too, as the init exits; the timeout is only a bound."""
+def _await_init(fd: int, st: dict, exec_timeout: float = 10.0) -> None:
+    """Read the init's end of the exec fifo: first the byte it writes once the
+    startContainer hooks have passed, then EOF, when its execve closes that end (O_CLOEXEC).
+    So once `start` returns pid 1 is the container's program (runc returns a moment before,
+    and callers that look at pid 1 at once can see the runtime). An execve that fails closes
+    it too, as the init exits; `exec_timeout` only bounds the second wait."""
     import select
 
     p = select.poll()
     p.register(fd, select.POLLIN)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if p.poll(100):
-            try:
-                if not os.read(fd, 1):
-                    return
-            except BlockingIOError:
+    deadline = 0.0  # set once released
+    while not deadline or time.monotonic() < deadline:
+        if not p.poll(100):
+            if S.alive(st):
                 continue
+            if deadline:
+                return
+            raise RuntimeErr(_stopped_while_starting(st))
+        try:
+            data = os.read(fd, 1)
+        except BlockingIOError:
+            continue
+        if data:
+            deadline = time.monotonic() + exec_timeout
+        elif deadline:
+            return  # the execve closed the init's end
         elif not S.alive(st):
-            return
+            raise RuntimeErr(_stopped_while_starting(st))
+        else:
+            time.sleep(0.001)  # EOF before the init opened its end: wait for it
 
 
 def _start(root: str, cid: str, st: dict) -> dict:
@@ -375,24 +386,7 @@ def _start(root: str, cid: str, st: dict) -> dict:
     fifo = os.path.join(root, cid, S.FIFO)
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        import select
-
-        p = select.poll()
-        p.register(fd, select.POLLIN)
-        while True:
-            if p.poll(100):
-                try:
-                    data = os.read(fd, 1)
-                except BlockingIOError:
-                    continue
-                if data:
-                    break
-                if not S.alive(st):
-                    raise RuntimeErr(_stopped_while_starting(st))
-                time.sleep(0.001)  # EOF before the init opened its end: wait for it
-            elif not S.alive(st):
-                raise RuntimeErr(_stopped_while_starting(st))
-        _wait_execve(fd, st)
+        _await_init(fd, st)
     finally:
         os.close(fd)
     try:
@@ -444,8 +438,7 @@ def kill(root: str, cid: str, sig: int, all_: bool = False) -> None:
 
 
 def _freeze_quietly(paths: dict, frozen: bool) -> None:
-    fz, v2 = paths.get("freezer"), paths.get("unified")
-    if not (fz and os.path.isdir(fz)) and not (v2 and os.path.exists(v2 + "/cgroup.freeze")):
+    if not cgroups.has_freezer(paths):
         return  # gone with the container, or no freezer: nothing to hold still
     try:
         cgroups.freeze(paths, frozen, timeout=2.0)

@@ -15,6 +15,10 @@ _debug = False
 _to_file = False
 
 
+class LogOpenError(Exception):
+    """--log cannot be opened: already reported."""
+
+
 def setup(path: str, fmt: str, debug: bool) -> None:
     global _fd, _json, _debug, _to_file
     _json = fmt == "json"
@@ -28,10 +32,6 @@ def setup(path: str, fmt: str, debug: bool) -> None:
             _emit("error", f"open {path}: {why}")
             raise LogOpenError from None
         _to_file = True
-
-
-class LogOpenError(Exception):
-    """--log cannot be opened: already reported."""
 
 
 def _quote(s: str) -> str:

@@ -144,17 +144,19 @@ class Plan:
 def _check_env(env: list[str]) -> None:
     """runc's checks (populateProcessEnvironment), made here before any fork so that a bad
     variable fails create or exec with nothing to undo, in runc's words."""
-    from pyrunc.errors import ConfigError
-    from pyrunc.fastjson import dumps
-
     for pair in env:
         name, eq, val = pair.partition("=")
-        q = dumps(pair)
         if not eq:
-            raise ConfigError(f"invalid environment variable: {q}")
-        if not name:
-            raise ConfigError(f"environment variable name can't be empty: {q}")
-        if "\0" in name:
-            raise ConfigError(f"environment variable name can't contain null(\\x00): {q}")
-        if "\0" in val:
-            raise ConfigError(f"environment variable value can't contain null(\\x00): {q}")
+            why = "invalid environment variable"
+        elif not name:
+            why = "environment variable name can't be empty"
+        elif "\0" in name:
+            why = "environment variable name can't contain null(\\x00)"
+        elif "\0" in val:
+            why = "environment variable value can't contain null(\\x00)"
+        else:
+            continue
+        from pyrunc.errors import ConfigError
+        from pyrunc.fastjson import dumps
+
+        raise ConfigError(f"{why}: {dumps(pair)}")

@@ -210,7 +210,18 @@ def pids(paths: dict[str, str]) -> list[int]:
     return []
 
 
+def has_freezer(paths: dict[str, str]) -> bool:
+    """A freezer that exists now: v1's freezer cgroup, else v2's cgroup.freeze."""
+    path = paths.get("freezer")
+    if path:
+        return os.path.isdir(path)
+    path = paths.get(UNIFIED)
+    return bool(path) and os.path.exists(path + "/cgroup.freeze")
+
+
 def freeze(paths: dict[str, str], frozen: bool, timeout: float = 10.0) -> None:
+    if not has_freezer(paths):
+        raise RuntimeErr("cannot pause: no freezer cgroup for this container")
     path = paths.get("freezer")
     if path:
         want = "FROZEN" if frozen else "THAWED"
@@ -223,13 +234,9 @@ def freeze(paths: dict[str, str], frozen: bool, timeout: float = 10.0) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeErr(f"timed out waiting for the freezer to reach {want}")
             time.sleep(0.001)
-    path = paths.get(UNIFIED)
-    if path and os.path.exists(path + "/cgroup.freeze"):
-        from pyrunc.linux import cgroup_v2
+    from pyrunc.linux import cgroup_v2
 
-        cgroup_v2.freeze(path, frozen, timeout)
-        return
-    raise RuntimeErr("cannot pause: no freezer cgroup for this container")
+    cgroup_v2.freeze(paths[UNIFIED], frozen, timeout)
 
 
 def destroy(paths: Iterable[str], attempts: int = 6, settle: float = 5.0) -> None:
