@@ -173,11 +173,9 @@ def create(
     if not terminal and console_socket:
         raise ConfigError("cannot use console socket if runc will not detach or allocate tty")
     from pyrunc.init.plan import Plan
-    from pyrunc.linux import idmap, namespaces
+    from pyrunc.linux import idmap, mounts, namespaces
 
     plan = Plan(cid, bundle, rootfs, config)
-    if not plan.new_ns & namespaces.FLAGS["mount"] and "mount" not in plan.join:
-        raise ConfigError("config.json: linux.namespaces: a mount namespace is required")
     plan.no_pivot = no_pivot
     plan.no_new_keyring = no_new_keyring
     plan.preserve_fds = preserve_fds
@@ -198,6 +196,8 @@ def create(
         raise RuntimeErr(f"container with given ID already exists: {cid}") from None
     made: list[str] = []
     launch = None
+    # no mount namespace of its own: the container's mounts go into ours, under the rootfs
+    shared_mnt = 0 if plan.own_mntns else mounts.top_mount_id(rootfs) or -1
     master = -1
     sock = None
     try:
@@ -257,6 +257,8 @@ def create(
                 os.close(master_sock)
         st["pid"] = launch.pid
         st["start_time"] = S.proc_start_time(launch.pid) or 0
+        if shared_mnt:
+            st["rootfs_mount"] = _rootfs_bind(rootfs, shared_mnt)
         S.save(cdir, st)
         if pid_file:
             S.write_atomic(pid_file, str(launch.pid), 0o644)
@@ -267,8 +269,19 @@ def create(
             _kill_wait(launch.pid)
         if sock is not None:
             os.close(sock)
+        if shared_mnt:
+            mounts.detach(rootfs, _rootfs_bind(rootfs, shared_mnt))
         _cleanup(cdir, plan.cgroup_paths, made)
         raise
+
+
+def _rootfs_bind(rootfs: str, before: int) -> int:
+    """The init's bind of the rootfs onto itself in our mount namespace, which holds all the
+    container's mounts (0 if it made none)."""
+    from pyrunc.linux import mounts
+
+    now = mounts.top_mount_id(rootfs)
+    return now if now != before else 0
 
 
 def console_sockets(path: str) -> tuple[int, int | None]:
@@ -453,6 +466,13 @@ def destroy(root: str, st: dict) -> None:
         cgroups.destroy(paths.values())
     except RuntimeErr as e:
         log.warn(str(e))
+    if st.get("rootfs_mount"):
+        from pyrunc.linux import mounts
+
+        try:
+            mounts.detach(st["rootfs"], st["rootfs_mount"])
+        except OSError as e:
+            log.warn(f"unmounting the container's mounts at {st['rootfs']}: {e.strerror}")
     _rmtree(os.path.join(root, st["id"]))
     hooks = (st.get("config") or {}).get("hooks") or {}
     if hooks.get("poststop"):

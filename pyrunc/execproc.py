@@ -144,6 +144,8 @@ def run(g: dict, o: dict, a: list[str]) -> int:
     config["linux"] = lx
     plan = Plan(cid, st["bundle"], st["rootfs"], config)
     plan.is_exec = True
+    if not plan.own_mntns:
+        plan.chroot_pid = pid
     plan.hooks = {}
     plan.oom_score_adj = ((st.get("config") or {}).get("process") or {}).get("oomScoreAdj")
     plan.debug = g["debug"]

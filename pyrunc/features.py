@@ -11,7 +11,9 @@ from pyrunc.linux import capabilities, lsm, mounts
 
 
 def features() -> dict:
-    opts = sorted(set(mounts.FLAGS) | set(mounts.PROPAGATION) | set(mounts.RECURSIVE))
+    opts = sorted(
+        set(mounts.FLAGS) | set(mounts.PROPAGATION) | set(mounts.RECURSIVE) | set(mounts.EXTENSIONS)
+    )
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,

@@ -227,6 +227,13 @@ def exec_stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
     plan.report = (r, w)
     try:
         _default_at_execve()
+        if plan.chroot_pid:
+            # a container without a mount namespace of its own: joining its namespaces does
+            # not change our root; its init's root is the container's
+            fd = os.open(f"/proc/{plan.chroot_pid}/root", S.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            os.fchdir(fd)
+            os.close(fd)
+            S.chroot(".")
         # a session of its own even without a console (as runc): left in the caller's
         # session, the process could open the caller's terminal and TIOCSTI into it
         os.setsid()
@@ -330,6 +337,10 @@ def finalize(plan) -> str:  # noqa: ANN001
         raise RuntimeErr(
             f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror}"
         ) from None
+    if not chdir_later:
+        # before any seccomp filter: the check must not depend on a syscall the container's
+        # profile may deny (getcwd, say)
+        _check_cwd_inside(cwd)
     _fix_stdio(uid)
     # no runtime fd survives the execve; marked now, before a seccomp profile that may not
     # know close_range(2) (it only takes effect at execve: the fds still work until then)
@@ -338,6 +349,12 @@ def finalize(plan) -> str:  # noqa: ANN001
         from pyrunc.linux import lsm  # imported by Plan's check, before pivot_root
 
         lsm.write_attrs(plan.lsm_fds)
+    groups = list(user.get("additionalGids") or [])
+    try:  # read before the filter is loaded, like everything that is not the switch itself
+        with open("/proc/self/setgroups", "rb") as f:
+            setgroups_ok = f.read().strip() != b"deny"
+    except OSError:
+        setgroups_ok = True
     nnp = bool(proc.get("noNewPrivileges"))
     if plan.notify_sock >= 0:
         # the cgroup join's "go" must be read before the filter can notify read(2)
@@ -350,12 +367,6 @@ def finalize(plan) -> str:  # noqa: ANN001
         _notify_hand_off(plan, fd)
     capabilities.drop_bounding(plan.caps.bounding)
     S.prctl(S.PR_SET_KEEPCAPS, 1)
-    groups = list(user.get("additionalGids") or [])
-    try:
-        with open("/proc/self/setgroups", "rb") as f:
-            setgroups_ok = f.read().strip() != b"deny"
-    except OSError:
-        setgroups_ok = True
     if setgroups_ok:
         # exactly the config's additionalGids, as runc: never the image's /etc/group, which
         # would let whoever built the image pick the groups (disk, docker, ...) we grant
@@ -365,13 +376,15 @@ def finalize(plan) -> str:  # noqa: ANN001
     S.prctl(S.PR_SET_KEEPCAPS, 0)
     capabilities.apply(plan.caps)
     if chdir_later:
+        # only the user may enter cwd (root was refused): the check runs now, possibly under
+        # the filter (runc's chdir is there too)
         try:
             os.chdir(cwd)
         except OSError as e:
             raise RuntimeErr(
                 f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror}"
             ) from None
-    _check_cwd_inside(cwd)
+        _check_cwd_inside(cwd)
     exe = lookpath(proc.get("args") or [], env)
     if nnp:
         S.prctl(S.PR_SET_NO_NEW_PRIVS, 1)
@@ -404,8 +417,13 @@ def _check_cwd_inside(cwd: str) -> None:
     reports such a directory as "(unreachable)", which glibc turns into ENOENT."""
     try:
         here = os.getcwd()
-    except OSError:
-        here = "(unreachable)"
+    except FileNotFoundError:
+        here = "(unreachable)"  # glibc's word for the kernel's "(unreachable)/..."
+    except OSError as e:
+        raise RuntimeErr(
+            f"process.cwd {cwd!r}: cannot verify that the working directory is inside the "
+            f"container's root: getcwd: {e.strerror} (denied by linux.seccomp?)"
+        ) from None
     if not here.startswith("/"):
         raise RuntimeErr(
             f"process.cwd {cwd!r}: the working directory is outside the container's root "

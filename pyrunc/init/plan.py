@@ -46,6 +46,8 @@ class Plan:
         "sealed",
         "lsm_fds",
         "oom_score_adj",
+        "own_mntns",
+        "chroot_pid",
     )
 
     def __init__(self, cid: str, bundle: str, rootfs: str, config: dict) -> None:
@@ -60,6 +62,10 @@ class Plan:
         self.uid_maps: list[dict] = lx.get("uidMappings") or []
         self.gid_maps: list[dict] = lx.get("gidMappings") or []
         self.in_userns = bool(self.new_ns & namespaces.FLAGS["user"]) or "user" in self.join
+        # without one (the spec: inherited from the runtime) the container shares our mount
+        # table: no pivot_root, a chroot into the rootfs as runc does
+        self.own_mntns = bool(self.new_ns & namespaces.FLAGS["mount"]) or "mount" in self.join
+        self.chroot_pid = 0  # exec into such a container: chroot to /proc/<pid>/root
         self.new_cgroupns = bool(self.new_ns & namespaces.FLAGS["cgroup"])
         self.cgroup_paths: dict[str, str] = {}
         self.fifo_fd = -1

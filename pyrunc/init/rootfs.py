@@ -35,9 +35,12 @@ def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
     namespace (and so the view of the container's cgroup) exists only once the parent has moved
     us into the cgroup."""
     rootfs = plan.rootfs
-    S.mount(None, "/", None, _propagation(plan))
-    _parent_mount_private(rootfs)
-    # the rootfs must be a mount point for pivot_root; a bind onto itself makes it one
+    if plan.own_mntns:
+        S.mount(None, "/", None, _propagation(plan))
+        _parent_mount_private(rootfs)
+    # the rootfs must be a mount point for pivot_root; a bind onto itself makes it one. In the
+    # runtime's own mount namespace it also holds every mount of the container, so that
+    # `delete` detaches them all with it (container.detach_rootfs)
     S.mount(rootfs, rootfs, None, S.MS_BIND | S.MS_REC)
     rootfd = os.open(rootfs, S.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     has_dev = False
@@ -143,7 +146,14 @@ def _mount_cgroup(plan, rootfd: int, m: dict) -> None:  # noqa: ANN001
 
 
 def enter(plan, rootfd: int) -> None:  # noqa: ANN001
-    """Make the rootfs '/' (pivot_root, or MS_MOVE + chroot with --no-pivot)."""
+    """Make the rootfs '/' (pivot_root, or MS_MOVE + chroot with --no-pivot; a plain chroot in
+    the runtime's mount namespace, where pivot_root or MS_MOVE would change the host's root
+    and --no-pivot's hiding of procfs would unmount the host's /proc)."""
+    if not plan.own_mntns:
+        os.fchdir(rootfd)
+        S.chroot(".")
+        os.chdir("/")
+        return
     if plan.no_pivot:
         _hide_host_procfs(plan.rootfs)
         os.fchdir(rootfd)

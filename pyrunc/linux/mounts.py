@@ -11,7 +11,7 @@ import errno
 import os
 import stat
 
-from pyrunc.errors import RuntimeErr
+from pyrunc.errors import RuntimeErr, oserror_text
 from pyrunc.linux import sys as S
 
 # name -> (clear, flag): clear=True means the option removes the flag.
@@ -86,11 +86,16 @@ RECURSIVE: dict[str, tuple[bool, int]] = {
     "rsymfollow": (True, S.MOUNT_ATTR_NOSYMFOLLOW),
 }
 
+# runc's own option extensions: not for mount(2) (which would answer EINVAL)
+EXTENSIONS = ("tmpcopyup",)
+# what runc 1.2+ accepts and we do not do yet: refused by name rather than passed to mount(2)
+UNSUPPORTED = ("idmap", "ridmap")
+
 _ATIME = {S.MOUNT_ATTR_RELATIME, S.MOUNT_ATTR_NOATIME, S.MOUNT_ATTR_STRICTATIME}
 
 
 class Options:
-    __slots__ = ("flags", "propagation", "rec_set", "rec_clr", "data")
+    __slots__ = ("flags", "propagation", "rec_set", "rec_clr", "data", "ext")
 
     def __init__(self) -> None:
         self.flags = 0
@@ -98,6 +103,7 @@ class Options:
         self.rec_set = 0
         self.rec_clr = 0
         self.data: list[str] = []
+        self.ext: set[str] = set()
 
 
 def parse_options(options: list[str]) -> Options:
@@ -120,6 +126,10 @@ def parse_options(options: list[str]) -> Options:
             else:
                 o.rec_set |= attr
                 o.rec_clr &= ~attr
+        elif opt in EXTENSIONS:
+            o.ext.add(opt)
+        elif opt in UNSUPPORTED or opt.startswith(("idmap=", "ridmap=")):
+            raise RuntimeErr(f"mount option {opt!r} is not supported by pyrunc yet")
         else:
             o.data.append(opt)
     return o
@@ -181,6 +191,38 @@ def mkdir_all_in_root(
 
 def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
+
+
+def top_mount_id(path: str) -> int:
+    """The id of the mount on top at path (0 if there is no such path)."""
+    try:
+        fd = os.open(path, S.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return 0
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", "rb") as f:
+            for line in f:
+                if line.startswith(b"mnt_id:"):
+                    return int(line.split()[1])
+    finally:
+        os.close(fd)
+    return 0
+
+
+def detach(path: str, mnt_id: int) -> None:
+    """Lazily unmount the mount `mnt_id` at path and everything below it, if it is still the
+    one on top there (by fd: nothing in the path is followed twice)."""
+    if not mnt_id:
+        return
+    try:
+        fd = os.open(path, S.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        if top_mount_id(fd_path(fd)) == mnt_id:
+            S.umount2(fd_path(fd), S.MNT_DETACH)
+    finally:
+        os.close(fd)
 
 
 # ---- mounting --------------------------------------------------------------------------------
@@ -251,6 +293,15 @@ def mount_at(rootfd: int, m: dict, label_data: str = "", src_fd: int = -1) -> No
         as_file = False
     if mtype in ("proc", "sysfs"):
         _check_ordinary_dir(rootfd, dest, mtype)
+    before = None  # what a tmpfs covers, if it was there: runc gives the tmpfs its mode
+    if mtype == "tmpfs" and not bind:
+        try:
+            pfd = open_in_root(rootfd, dest)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        else:
+            before = os.fstat(pfd)
+            os.close(pfd)
     try:
         fd = mkdir_all_in_root(rootfd, dest, as_file=as_file)
     except OSError as e:  # e.g. the destination vanished while it was being created
@@ -271,12 +322,21 @@ def mount_at(rootfd: int, m: dict, label_data: str = "", src_fd: int = -1) -> No
             flags = o.flags
             if dest.rstrip("/") == "/dev":
                 flags &= ~S.MS_RDONLY  # devices are created in it first; read-only comes last
+            copyup = -1
+            if "tmpcopyup" in o.ext and mtype == "tmpfs" and before is not None:
+                # the directory the tmpfs will cover stays reachable through this fd
+                copyup = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                flags &= ~S.MS_RDONLY  # filled first, made read-only after
             try:
                 S.mount(src, target, mtype, flags, data)
             except OSError as e:
+                if copyup >= 0:
+                    os.close(copyup)
                 raise RuntimeErr(
                     f"error mounting {src!r} to rootfs at {dest!r}: {e.strerror}"
                 ) from None
+            if before is not None and mtype == "tmpfs":
+                _fill_tmpfs(rootfd, dest, o, before, copyup)
     finally:
         os.close(fd)
     if not (bind or o.propagation or o.rec_set or o.rec_clr):
@@ -290,6 +350,34 @@ def mount_at(rootfd: int, m: dict, label_data: str = "", src_fd: int = -1) -> No
             S.mount(None, target, None, p)
         if o.rec_set or o.rec_clr:
             S.mount_setattr(fd, "", S.AT_EMPTY_PATH | S.AT_RECURSIVE, o.rec_set, o.rec_clr)
+    finally:
+        os.close(fd)
+
+
+def _fill_tmpfs(rootfd: int, dest: str, o: Options, before: os.stat_result, src: int) -> None:
+    """A tmpfs over an existing directory: copy what it had (tmpcopyup, runc's extension, as
+    podman's --tmpfs and --read-only ask) and take its mode, as runc does, unless the options
+    name one (runc 1.1.5 overrode even that)."""
+    fd = open_in_root(rootfd, dest)  # the new tmpfs
+    try:
+        if src >= 0:
+            from pyrunc.linux import copyup
+
+            dst = os.open(fd_path(fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                copyup.copy_tree(src, dst)
+                os.chown(dst, before.st_uid, before.st_gid)
+            except OSError as e:
+                raise RuntimeErr(
+                    f"tmpcopyup: failed to copy {dest} to the tmpfs: {oserror_text(e)}"
+                ) from None
+            finally:
+                os.close(dst)
+                os.close(src)
+        if not any(d.startswith("mode=") for d in o.data):
+            os.chmod(fd_path(fd), stat.S_IMODE(before.st_mode))
+        if src >= 0 and o.flags & S.MS_RDONLY:
+            S.mount(None, fd_path(fd), None, (o.flags & ~S.MS_REC) | S.MS_REMOUNT)
     finally:
         os.close(fd)
 

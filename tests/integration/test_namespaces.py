@@ -228,3 +228,70 @@ def test_oom_score_adj_with_a_user_namespace(
     r = rt.run_sh(bundle, "cat /proc/self/oom_score_adj")
     assert r.rc == 0, r
     assert r.out.strip() == "200", r
+
+
+def _mounts_under(path: Path) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [ln for ln in f if f" {path}" in ln]
+
+
+def test_no_mount_namespace_shares_ours_and_leaves_no_mount(
+    rt: Runtime, bundle: Bundle
+) -> None:
+    """The spec: a namespace type not listed is inherited from the runtime. Without a mount
+    namespace the container shares ours (as with runc): its root is still the rootfs (a chroot,
+    not pivot_root), its config mounts are made, `exec` lands in the same root, and `delete`
+    leaves no mount behind under the rootfs."""
+    (bundle.rootfs / "marker").write_text("inside\n")
+    bundle.linux["namespaces"] = [
+        ns for ns in bundle.linux["namespaces"] if ns["type"] != "mount"
+    ]
+    # runc 1.1 refuses masked and read-only paths without a mount namespace; pyrunc applies
+    # them (below) -- this test is the shape both run
+    bundle.linux.pop("maskedPaths", None)
+    bundle.linux.pop("readonlyPaths", None)
+    bundle.sh("cat /marker; readlink /proc/self/ns/mnt; stat -c %F /dev/null; sleep 30")
+    bundle.save()
+    cid = "nomnt" + os.urandom(4).hex()
+    out = bundle.path / "out"
+    assert rt.create(cid, bundle, output=out).rc == 0
+    assert rt.cmd("start", cid).rc == 0
+    assert _mounts_under(bundle.rootfs), "the container's mounts are in our mount table"
+    r = rt.cmd("exec", cid, "sh", "-c", "cat /marker; readlink /proc/1/root")
+    assert r.rc == 0, r
+    assert r.out.splitlines() == ["inside", "/"]
+    deadline = time.monotonic() + 10
+    while len(out.read_text().splitlines()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert out.read_text().splitlines() == ["inside", _host_ns("mnt"), "character special file"]
+    assert rt.cmd("delete", "-f", cid).rc == 0
+    assert _mounts_under(bundle.rootfs) == []
+
+
+def test_no_mount_namespace_failed_create_leaves_no_mount(rt: Runtime, bundle: Bundle) -> None:
+    """A create that fails after the mounts were made takes them back too."""
+    bundle.linux["namespaces"] = [
+        ns for ns in bundle.linux["namespaces"] if ns["type"] != "mount"
+    ]
+    bundle.args("/no/such/program")
+    r = rt.run("nomntfail" + os.urandom(4).hex(), bundle)
+    assert r.rc != 0
+    assert "/no/such/program" in r.err
+    assert _mounts_under(bundle.rootfs) == []
+
+
+def test_no_mount_namespace_with_masked_paths(rt: Runtime, bundle: Bundle) -> None:
+    """Masked and read-only paths are applied there too (runc 1.1 refuses the config), and go
+    with the rest of the container's mounts at delete."""
+    bundle.linux["namespaces"] = [
+        ns for ns in bundle.linux["namespaces"] if ns["type"] != "mount"
+    ]
+    bundle.linux["maskedPaths"] = ["/proc/kcore", "/etc"]
+    bundle.linux["readonlyPaths"] = ["/tmp"]
+    r = rt.run_sh(bundle, "ls -A /etc | wc -l; cat /proc/kcore | wc -c; touch /tmp/x 2>&1")
+    assert r.rc != 0
+    lines = r.out.splitlines()
+    assert lines[:2] == ["0", "0"]
+    assert "Read-only file system" in lines[2]
+    assert _mounts_under(bundle.rootfs) == []
+    assert (bundle.rootfs / "etc" / "passwd").exists()

@@ -344,3 +344,22 @@ def test_file_size_limit_kills_with_sigxfsz(rt: Runtime, bundle: Bundle) -> None
     assert r.rc == 0, r
     out = _read_when_written(rt, cid, "/dev/shm/rc")
     assert out.strip() == "rc=153", out
+
+
+@pytest.mark.parametrize("nnp", [False, True])
+def test_profile_that_denies_getcwd(rt: Runtime, bundle: Bundle, nnp: bool) -> None:
+    """A seccomp profile may deny getcwd (or anything else the runtime calls after loading
+    it): the CVE-2024-21626 check of the working directory runs before the filter, so the
+    container starts, and getcwd inside is denied as the profile says."""
+    bundle.process["noNewPrivileges"] = nnp
+    bundle.process["cwd"] = "/tmp"
+    bundle.linux["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    }
+    r = rt.run_sh(bundle, "echo started; /bin/pwd -P 2>&1; echo rc=$?")
+    assert r.rc == 0, r
+    lines = r.out.splitlines()
+    assert lines[0] == "started"
+    assert "Operation not permitted" in lines[1], r.out
+    assert lines[-1] != "rc=0"

@@ -352,3 +352,140 @@ def test_rootfs_propagation_values_start(rt: Runtime, bundle: Bundle, propagatio
     r = rt.run_sh(bundle, "echo started")
     assert r.rc == 0, r
     assert r.out == "started\n"
+
+
+def _copyup_tree(rootfs: Path) -> None:
+    """An image directory with every kind of entry tmpcopyup must carry over."""
+    d = rootfs / "scratch"
+    (d / "sub").mkdir(parents=True)
+    os.chmod(d, 0o750)
+    os.chown(d, 0, 8)  # root: the default capabilities have no CAP_DAC_OVERRIDE
+    os.chmod(d / "sub", 0o777)  # kept exactly: no umask applies to a copy
+    (d / "file").write_text("from the image\n")
+    os.chown(d / "file", 1000, 1001)
+    os.chmod(d / "file", 0o4755)  # set-uid survives (chown comes before chmod)
+    os.setxattr(d / "file", "trusted.pyrunc", b"kept")
+    os.symlink("/etc/passwd", d / "abs-link")  # copied as a link, never followed
+    os.symlink("file", d / "rel-link")
+    os.mkfifo(d / "fifo", 0o640)
+    os.utime(d / "file", (1_000_000_000, 1_000_000_000))
+
+
+def test_tmpfs_tmpcopyup_copies_the_image_directory(rt: Runtime, bundle: Bundle) -> None:
+    """tmpcopyup (runc's extension; podman's --tmpfs and --read-only give it): the tmpfs starts
+    with a copy of what the image had there, owners, modes, xattrs, links and times kept, and
+    writes land in the tmpfs, not in the image."""
+    _copyup_tree(bundle.rootfs)
+    bundle.add_mount("/scratch", "tmpfs", "tmpfs", ["nosuid", "nodev", "tmpcopyup"])
+    r = rt.run_sh(
+        bundle,
+        "grep ' /scratch ' /proc/self/mountinfo | sed 's/.* - //'; "
+        "stat -c '%n %a %u:%g %F' /scratch /scratch/sub /scratch/file /scratch/fifo; "
+        "stat -c '%Y' /scratch/file; cat /scratch/file; "
+        "readlink /scratch/abs-link; readlink /scratch/rel-link; cat /scratch/rel-link; "
+        "echo new > /scratch/new",
+    )
+    assert r.rc == 0, r
+    lines = r.out.splitlines()
+    assert lines[0].startswith("tmpfs "), r.out
+    assert lines[1:5] == [
+        "/scratch 750 0:8 directory",
+        "/scratch/sub 777 0:0 directory",
+        "/scratch/file 4755 1000:1001 regular file",
+        "/scratch/fifo 640 0:0 fifo",
+    ]
+    assert lines[5] == "1000000000"
+    assert lines[6] == "from the image"
+    assert lines[7:9] == ["/etc/passwd", "file"]
+    assert lines[9] == "from the image"
+    assert not (bundle.rootfs / "scratch" / "new").exists()  # the write went to the tmpfs
+
+
+def test_tmpfs_tmpcopyup_keeps_xattrs(rt: Runtime, bundle: Bundle, tmp_path: Path) -> None:
+    """The copied file carries the image file's trusted.* xattr (read from the host through
+    the container's /proc/<pid>/root: busybox has no getfattr)."""
+    _copyup_tree(bundle.rootfs)
+    bundle.add_mount("/scratch", "tmpfs", "tmpfs", ["tmpcopyup"])
+    bundle.args("sleep", "30")
+    cid = unique_id()
+    bundle.save()
+    assert rt.detached("run", "-d", "-b", str(bundle.path), cid, cid=cid).rc == 0
+    pid = rt.state(cid)["pid"]
+    path = f"/proc/{pid}/root/scratch/file"
+    assert os.getxattr(path, "trusted.pyrunc") == b"kept"
+    # and it is the tmpfs's copy, not the image's file
+    assert os.stat(path).st_dev != os.stat(bundle.rootfs / "scratch" / "file").st_dev
+    rt.delete(cid, force=True)
+
+
+def test_tmpfs_tmpcopyup_readonly_and_missing(rt: Runtime, bundle: Bundle) -> None:
+    """`ro` with tmpcopyup: filled first, read-only after; over a missing directory there is
+    nothing to copy and the tmpfs is simply made."""
+    _copyup_tree(bundle.rootfs)
+    bundle.add_mount("/scratch", "tmpfs", "tmpfs", ["ro", "tmpcopyup"])
+    bundle.add_mount("/nowhere", "tmpfs", "tmpfs", ["tmpcopyup"])
+    r = rt.run_sh(
+        bundle,
+        "cat /scratch/file; touch /scratch/x 2>&1; ls -A /nowhere | wc -l; stat -c %a /nowhere",
+    )
+    assert r.rc == 0, r
+    lines = r.out.splitlines()
+    assert lines[0] == "from the image"
+    assert "Read-only file system" in lines[1]
+    assert lines[2:] == ["0", "1777"]
+
+
+def test_tmpfs_over_a_directory_takes_its_mode(rt: Runtime, bundle: Bundle) -> None:
+    """As runc: a tmpfs over an existing directory gets that directory's mode, unless the
+    options name one (runc 1.1.5 overrode mode= too; later runc and the spec do not)."""
+    for d in ("a", "b"):
+        (bundle.rootfs / d).mkdir()
+        os.chmod(bundle.rootfs / d, 0o700)
+    bundle.add_mount("/a", "tmpfs", "tmpfs", [])
+    bundle.add_mount("/b", "tmpfs", "tmpfs", ["mode=1777"])
+    r = rt.run_sh(bundle, "stat -c %a /a /b")
+    assert r.rc == 0, r
+    assert r.out.split() == ["700", "1777"]
+
+
+def test_tmpcopyup_is_a_feature_and_idmap_is_refused(rt: Runtime, bundle: Bundle) -> None:
+    """`features` lists tmpcopyup; idmap (runc 1.2) is refused by name, not handed to mount(2)."""
+    import json
+
+    assert "tmpcopyup" in json.loads(rt.cmd("features").out)["mountOptions"]
+    bundle.add_mount("/a", "tmpfs", "tmpfs", ["idmap"])
+    r = rt.run_sh(bundle, "true")
+    assert r.rc != 0
+    assert "mount option 'idmap' is not supported" in r.err, r
+
+
+@pytest.mark.parametrize("path", ["/foo-dev", "/subdir/foo-dev"])
+def test_device_outside_dev(rt: Runtime, bundle: Bundle, path: str) -> None:
+    """The spec puts no limit on where linux.devices go (runc and crun create /foo-dev)."""
+    bundle.linux["devices"] = [
+        {"path": path, "type": "c", "major": 1, "minor": 5, "fileMode": 0o640, "uid": 0,
+         "gid": 0},
+    ]
+    bundle.linux.setdefault("resources", {})["devices"] = [
+        {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"}
+    ]
+    r = rt.run_sh(bundle, f"stat -c '%F %t:%T %a' {path}; head -c 4 {path} | od -An -tx1")
+    assert r.rc == 0, r
+    assert r.out.splitlines() == ["character special file 1:5 640", " 00 00 00 00"]
+
+
+def test_device_through_a_symlink_stays_in_the_rootfs(
+    rt: Runtime, bundle: Bundle, tmp_path: Path
+) -> None:
+    """A device whose parent in the image is a symlink out of the rootfs is made inside it."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(str(outside), bundle.rootfs / "subdir")
+    bundle.linux["devices"] = [
+        {"path": "/subdir/foo-dev", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666},
+    ]
+    r = rt.run_sh(bundle, "stat -c %F /subdir/foo-dev")
+    assert r.rc == 0, r
+    assert r.out.strip() == "character special file"
+    assert not (outside / "foo-dev").exists()
+    assert (bundle.rootfs / str(outside).lstrip("/") / "foo-dev").exists()
