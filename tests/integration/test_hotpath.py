@@ -1,4 +1,4 @@
-"""The hot commands import only what they use (DESIGN.md: speed is a feature).
+"""The hot commands import only what they use (docs/architecture.md, section 9).
 
 `python -X importtime` on the installed launcher lists every module a command loads; the heavy
 ones (click ~65 ms, jsonschema ~135 ms, re/json/typing a few ms each) must stay out of the

@@ -425,7 +425,7 @@ def test_lenient_spots_are_valid(mutate: Any) -> None:
 def test_runc_testdata_seccomp_profiles() -> None:
     files = sorted(glob.glob(RUNC_TESTDATA + "/*.json"))
     if not files:
-        pytest.skip("runc 1.1.5 source tree (from ../shared/harness/runc-bats.sh) not present")
+        pytest.skip("runc 1.1.5 source tree (from conformance/harness/runc-bats.sh) not present")
     for path in files:
         spec = default_spec()
         with open(path) as f:
