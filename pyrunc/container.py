@@ -197,7 +197,7 @@ def create(
     made: list[str] = []
     launch = None
     # no mount namespace of its own: the container's mounts go into ours, under the rootfs
-    shared_mnt = 0 if plan.own_mntns else mounts.top_mount_id(rootfs) or -1
+    shared_mnt: set[int] | None = None if plan.own_mntns else mounts.ids_at(rootfs)
     master = -1
     sock = None
     try:
@@ -257,8 +257,8 @@ def create(
                 os.close(master_sock)
         st["pid"] = launch.pid
         st["start_time"] = S.proc_start_time(launch.pid) or 0
-        if shared_mnt:
-            st["rootfs_mount"] = _rootfs_bind(rootfs, shared_mnt)
+        if shared_mnt is not None:
+            st["rootfs_mounts"] = _rootfs_binds(rootfs, shared_mnt)
         S.save(cdir, st)
         if pid_file:
             S.write_atomic(pid_file, str(launch.pid), 0o644)
@@ -269,19 +269,18 @@ def create(
             _kill_wait(launch.pid)
         if sock is not None:
             os.close(sock)
-        if shared_mnt:
-            mounts.detach(rootfs, _rootfs_bind(rootfs, shared_mnt))
+        if shared_mnt is not None:
+            mounts.detach(rootfs, _rootfs_binds(rootfs, shared_mnt))
         _cleanup(cdir, plan.cgroup_paths, made)
         raise
 
 
-def _rootfs_bind(rootfs: str, before: int) -> int:
+def _rootfs_binds(rootfs: str, before: set[int]) -> list[int]:
     """The init's bind of the rootfs onto itself in our mount namespace, which holds all the
-    container's mounts (0 if it made none)."""
+    container's other mounts, and whatever its config stacked on it (a mount at "/")."""
     from pyrunc.linux import mounts
 
-    now = mounts.top_mount_id(rootfs)
-    return now if now != before else 0
+    return sorted(mounts.ids_at(rootfs) - before)
 
 
 def console_sockets(path: str) -> tuple[int, int | None]:
@@ -466,11 +465,11 @@ def destroy(root: str, st: dict) -> None:
         cgroups.destroy(paths.values())
     except RuntimeErr as e:
         log.warn(str(e))
-    if st.get("rootfs_mount"):
+    if st.get("rootfs_mounts"):
         from pyrunc.linux import mounts
 
         try:
-            mounts.detach(st["rootfs"], st["rootfs_mount"])
+            mounts.detach(st["rootfs"], st["rootfs_mounts"])
         except OSError as e:
             log.warn(f"unmounting the container's mounts at {st['rootfs']}: {e.strerror}")
     _rmtree(os.path.join(root, st["id"]))

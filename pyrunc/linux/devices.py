@@ -74,18 +74,20 @@ def create(rootfd: int, dev: dict, bind: bool) -> None:
         mode = dev.get("fileMode")
         mode = 0o666 if mode is None else mode
         kind = _TYPES[dev.get("type", "c")]
+        rdev = os.makedev(dev.get("major", 0), dev.get("minor", 0))
         try:
-            os.unlink(base, dir_fd=pfd)
+            st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
-            pass
-        except IsADirectoryError:
-            pass
-        os.mknod(
-            base,
-            (mode & 0o7777) | kind,
-            os.makedev(dev.get("major", 0), dev.get("minor", 0)),
-            dir_fd=pfd,
-        )
+            os.mknod(base, (mode & 0o7777) | kind, rdev, dir_fd=pfd)
+        else:
+            # the spec: a file already there that is not the requested device is an error
+            # (runc keeps whatever is there); the same device gets the config's mode and owner
+            if stat.S_IFMT(st.st_mode) != kind or (kind != stat.S_IFIFO and st.st_rdev != rdev):
+                from pyrunc.errors import RuntimeErr
+
+                raise RuntimeErr(
+                    f"linux.devices: {path}: a file that is not this device is already there"
+                )
         # mknod is subject to umask; the config's mode is exact
         fd = os.open(base, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
         try:

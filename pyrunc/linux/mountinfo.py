@@ -4,11 +4,12 @@ from __future__ import annotations
 
 
 class Mount:
-    __slots__ = ("root", "mountpoint", "optional", "fstype", "super_options")
+    __slots__ = ("id", "root", "mountpoint", "optional", "fstype", "super_options")
 
     def __init__(self, line: str) -> None:
         left, _, right = line.partition(" - ")
         fields = left.split(" ")
+        self.id = int(fields[0])
         self.root = fields[3]
         self.mountpoint = fields[4].replace("\\040", " ")
         self.optional = fields[6:]  # "shared:N", "master:N", ...

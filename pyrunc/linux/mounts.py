@@ -193,6 +193,14 @@ def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
+def ids_at(path: str) -> set[int]:
+    """The ids of every mount stacked at path, in our mount namespace."""
+    from pyrunc.linux import mountinfo
+
+    real = os.path.realpath(path)
+    return {m.id for m in mountinfo.mounts() if m.mountpoint == real}
+
+
 def top_mount_id(path: str) -> int:
     """The id of the mount on top at path (0 if there is no such path)."""
     try:
@@ -209,20 +217,22 @@ def top_mount_id(path: str) -> int:
     return 0
 
 
-def detach(path: str, mnt_id: int) -> None:
-    """Lazily unmount the mount `mnt_id` at path and everything below it, if it is still the
-    one on top there (by fd: nothing in the path is followed twice)."""
-    if not mnt_id:
-        return
-    try:
-        fd = os.open(path, S.O_PATH | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        if top_mount_id(fd_path(fd)) == mnt_id:
+def detach(path: str, ids: set[int] | list[int]) -> None:
+    """Lazily unmount, with everything mounted below them, the mounts at path whose ids are
+    given, while one of them is on top there (a container's config can stack a mount on its
+    own "/"); never one that was there before. By fd: the path is resolved once per mount."""
+    ids = set(ids)
+    for _ in range(len(ids)):
+        try:
+            fd = os.open(path, S.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            if top_mount_id(fd_path(fd)) not in ids:
+                return
             S.umount2(fd_path(fd), S.MNT_DETACH)
-    finally:
-        os.close(fd)
+        finally:
+            os.close(fd)
 
 
 # ---- mounting --------------------------------------------------------------------------------

@@ -268,11 +268,17 @@ def test_no_mount_namespace_shares_ours_and_leaves_no_mount(
     assert _mounts_under(bundle.rootfs) == []
 
 
-def test_no_mount_namespace_failed_create_leaves_no_mount(rt: Runtime, bundle: Bundle) -> None:
-    """A create that fails after the mounts were made takes them back too."""
+@pytest.mark.parametrize("stacked", [False, True])
+def test_no_mount_namespace_failed_create_leaves_no_mount(
+    rt: Runtime, bundle: Bundle, stacked: bool
+) -> None:
+    """A create that fails after the mounts were made takes them back too, also a mount the
+    config stacks on the container's own "/" (on top of the rootfs bind that holds the rest)."""
     bundle.linux["namespaces"] = [
         ns for ns in bundle.linux["namespaces"] if ns["type"] != "mount"
     ]
+    if stacked:
+        bundle.add_mount("/", str(bundle.rootfs), "bind", ["rbind"])
     bundle.args("/no/such/program")
     r = rt.run("nomntfail" + os.urandom(4).hex(), bundle)
     assert r.rc != 0
