@@ -1,7 +1,7 @@
 """`features`: what this build really supports (runtime-spec features document, runc's shape).
 
-Only what is implemented is claimed: seccomp when libseccomp's bindings are installed; AppArmor
-and SELinux only where the host runs them; no systemd cgroup driver.
+Only what is implemented is claimed: seccomp when libseccomp.so.2 can be opened; AppArmor and
+SELinux only where the host runs them; no systemd cgroup driver.
 """
 
 from __future__ import annotations
@@ -40,15 +40,15 @@ def features() -> dict:
 
 def _seccomp() -> dict:
     from pyrunc.errors import RuntimeErr
-    from pyrunc.linux import seccomp
+    from pyrunc.linux import libseccomp, seccomp
 
     try:
-        L = seccomp.lib()
+        seccomp.lib()
     except RuntimeErr:
         return {"enabled": False}
     acts = ["ALLOW", "ERRNO", "KILL", "KILL_PROCESS", "KILL_THREAD", "LOG", "NOTIFY", "TRACE"]
     acts.append("TRAP")
-    arches = sorted(a for a in dir(L.Arch) if a.isupper() and a != "NATIVE")
+    arches = sorted(a for a in libseccomp.ARCH if a != "NATIVE")
     return {
         "enabled": True,
         "actions": ["SCMP_ACT_" + a for a in acts],

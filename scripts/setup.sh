@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS=(python3 python3-venv python3-dev gcc libc6-dev busybox-static jq iproute2 util-linux
-	procps runc python3-seccomp)
+	procps runc libseccomp2)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -20,12 +20,11 @@ from sys import byteorder
 
 from pyrunc import log
 from pyrunc.errors import RuntimeErr
+from pyrunc.linux import libseccomp as SC
 from pyrunc.linux import sys as S
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from types import ModuleType
-
     Insn = tuple[int, int, int, int]
 
 ENOSYS = 38
@@ -109,17 +108,17 @@ def jump_if(cond: tuple[int, bool], val: int, skip_true: int, skip_false: int = 
     return (code, jt, jf, val & 0xFFFFFFFF)
 
 
-def _arch_name(L: ModuleType, spec_arch: object) -> str:
+def _arch_name(spec_arch: object) -> str:
     """libseccomp's name (X86_64, ...) for a linux.seccomp.architectures entry; NATIVE becomes
     the real architecture so that it does not get a stub section of its own twice."""
     name = str(spec_arch).removeprefix("SCMP_ARCH_")
     if name == "NATIVE":
-        native = L.system_arch()
+        native = SC.native_arch()
         for n in AUDIT_ARCH:
-            if getattr(L.Arch, n, None) is not None and getattr(L.Arch, n) & 0xFFFFFFFF == native:
+            if SC.ARCH.get(n) == native:
                 return n
         raise RuntimeErr(f"unable to get native architecture: {native:#x} is not known")
-    if not str(spec_arch).startswith("SCMP_ARCH_") or getattr(L.Arch, name, None) is None:
+    if not str(spec_arch).startswith("SCMP_ARCH_") or name not in SC.ARCH:
         raise RuntimeErr(f"unable to validate seccomp architecture: {spec_arch!r}")
     if name not in AUDIT_ARCH:
         raise RuntimeErr(f"cannot map architecture {spec_arch} to AUDIT_ARCH_ constant")
@@ -133,7 +132,7 @@ def _names(spec: dict) -> list[str]:
     return out
 
 
-def find_last_syscalls(L: ModuleType, spec: dict) -> dict[int, dict[str, int]]:
+def find_last_syscalls(spec: dict) -> dict[int, dict[str, int]]:
     """The largest syscall number the profile names, per AUDIT_ARCH and per libseccomp arch
     under it (only x86_64 has two: itself and x32). Only the profile's architectures count:
     any other gets libseccomp's bad-arch action anyway. All rules count, whatever their action
@@ -141,18 +140,15 @@ def find_last_syscalls(L: ModuleType, spec: dict) -> dict[int, dict[str, int]]:
     names = _names(spec)
     last: dict[int, dict[str, int]] = {}
     for spec_arch in spec.get("architectures") or []:
-        arch = _arch_name(L, spec_arch)
+        arch = _arch_name(spec_arch)
         native = AUDIT_ARCH[arch]
         per = last.setdefault(native, {})
         if arch in per:
             continue  # NATIVE and its real name: the same entry
         largest = 0
-        scmp_arch = getattr(L.Arch, arch)
+        scmp_arch = SC.ARCH[arch]
         for name in names:
-            try:
-                nr = L.resolve_syscall(scmp_arch, name)
-            except (ValueError, RuntimeError):
-                continue
+            nr = SC.resolve_syscall(scmp_arch, name)
             if nr > largest:  # unknown (-1) and pseudo-syscalls (< 0) are ignored
                 largest = nr
         if largest:
@@ -254,7 +250,7 @@ def generate_stub(last: dict[int, dict[str, int]]) -> list[Insn]:
     return tail
 
 
-def generate_patch(L: ModuleType, spec: dict) -> list[Insn]:
+def generate_patch(spec: dict) -> list[Insn]:
     """The stub for this profile, or [] when it gets none."""
     # runc: "Patch the generated cBPF only when there is not a defaultErrnoRet set and it is
     # different from ENOSYS" -- but it compares the errno with the whole SCMP_ACT_ERRNO(ENOSYS)
@@ -265,7 +261,7 @@ def generate_patch(L: ModuleType, spec: dict) -> list[Insn]:
     if spec.get("defaultAction") in _ALLOW_ACTIONS:
         log.debug("seccomp: skipping -ENOSYS stub filter generation")
         return []
-    return generate_stub(find_last_syscalls(L, spec))
+    return generate_stub(find_last_syscalls(spec))
 
 
 def assemble(program: list[Insn]) -> bytes:
@@ -290,16 +286,16 @@ def disassemble(raw: bytes) -> list[Insn]:
     ]
 
 
-def export(f: object) -> bytes:
+def export(f: SC.Filter) -> bytes:
     """libseccomp's program as raw sock_filter bytes. It writes them to an fd; a memfd takes
     any size without the reader thread a pipe would need (runc's goroutine), and this runs in
     the forked init, where threads are best avoided."""
     fd = os.memfd_create("pyrunc-seccomp-bpf", os.MFD_CLOEXEC)
     with open(fd, "rb", buffering=0) as fo:
         try:
-            f.export_bpf(fo)  # type: ignore[attr-defined]
-        except Exception as e:  # the bindings raise plain RuntimeError
-            raise RuntimeErr(f"error exporting BPF: {e}") from None
+            f.export_bpf(fd)
+        except OSError as e:
+            raise RuntimeErr(f"error exporting BPF: {e.strerror}") from None
         os.lseek(fd, 0, os.SEEK_SET)
         raw = fo.readall()
     if not raw or len(raw) % 8:
@@ -309,10 +305,10 @@ def export(f: object) -> bytes:
     return raw
 
 
-def patch_filter(L: ModuleType, spec: dict, f: object) -> bytes:
+def patch_filter(spec: dict, f: SC.Filter) -> bytes:
     """runc's enosysPatchFilter: the stub followed by libseccomp's program, assembled."""
     program = export(f)
-    patch = generate_patch(L, spec)
+    patch = generate_patch(spec)
     if log.debug_enabled():
         log.debug("seccomp: prepending -ENOSYS stub filter to user filter...")
         for i, insn in enumerate(patch):
@@ -321,14 +317,14 @@ def patch_filter(L: ModuleType, spec: dict, f: object) -> bytes:
     return assemble(patch) + program
 
 
-def filter_flags(L: ModuleType, spec: dict, f: object) -> int:
+def filter_flags(spec: dict, f: SC.Filter) -> int:
     """The seccomp(2) flags libseccomp's own load would pass: LOG and SPEC_ALLOW as the profile's
     flags set them on the filter, NEW_LISTENER if any rule notifies (as runc: even one whose
     syscalls are all unknown)."""
     flags = 0
-    if f.get_attr(L.Attr.CTL_LOG):  # type: ignore[attr-defined]
+    if f.get_attr(SC.ATTR_CTL_LOG):
         flags |= S.SECCOMP_FILTER_FLAG_LOG
-    if f.get_attr(L.Attr.CTL_SSB):  # type: ignore[attr-defined]
+    if f.get_attr(SC.ATTR_CTL_SSB):
         flags |= S.SECCOMP_FILTER_FLAG_SPEC_ALLOW
     from pyrunc.linux.seccomp import uses_notify  # (loaded: it imports this module)
 
@@ -340,18 +336,15 @@ def filter_flags(L: ModuleType, spec: dict, f: object) -> int:
     return flags
 
 
-def load(spec: dict, f: object) -> int:
+def load(spec: dict, f: SC.Filter) -> int:
     """runc's PatchAndLoad: patch libseccomp's filter and load it into the calling process.
     Returns the notify fd when a rule uses SCMP_ACT_NOTIFY, else -1."""
-    from pyrunc.linux import seccomp  # (loaded: it imports this module)
-
-    L = seccomp.lib()
     try:
-        prog = patch_filter(L, spec, f)
+        prog = patch_filter(spec, f)
     except RuntimeErr as e:
         raise RuntimeErr(f"error patching filter: {e}") from None
-    flags = filter_flags(L, spec, f)
-    if f.get_attr(L.Attr.CTL_NNP):  # type: ignore[attr-defined]
+    flags = filter_flags(spec, f)
+    if f.get_attr(SC.ATTR_CTL_NNP):
         # no_new_privs is handled apart (build() clears the bit): only a misbuilt filter gets here
         log.warn("potentially misconfigured filter -- setting no_new_privs in seccomp path")
         try:

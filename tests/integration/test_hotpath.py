@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness import Bundle
+from harness import Bundle, unique_id
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +60,21 @@ def test_run_imports_nothing_heavy(bundle: Bundle, tmp_path: Path) -> None:
                       str(bundle.path), "hot-run"])
     assert "pyrunc.init.launch" in mods
     assert not (mods & HEAVY), sorted(mods & HEAVY)
+
+
+def test_run_with_seccomp_imports_nothing_heavy(bundle: Bundle, tmp_path: Path) -> None:
+    """The libseccomp binding (cffi ABI mode) brings no ctypes, no re, no typing."""
+    bundle.process["args"] = ["true"]
+    bundle.linux["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}],
+    }
+    bundle.save()
+    mods = _imported(["--root", str(tmp_path / "root"), "run", "-b",
+                      str(bundle.path), unique_id("hot")])
+    assert "pyrunc.linux.libseccomp" in mods
+    assert not (mods & (HEAVY | {"ctypes"})), sorted(mods & (HEAVY | {"ctypes"}))
 
 
 def test_help_uses_click(tmp_path: object) -> None:
