@@ -2,8 +2,9 @@
 """conformance/RESULTS.md from what the runners left in conformance/results/.
 
 Reads runc-bats-{runc,pyrunc}.tsv (run-runc-bats.sh), containerd-{runc,pyrunc}.txt
-(run-containerd.sh) and spec-{pyrunc,runc}.json (run-spec.sh); a suite whose files are missing
-is reported as not run. Stdlib only, so it runs with any python3.
+(run-containerd.sh), clients-{runc,pyrunc}.txt (run-clients.sh) and spec-{pyrunc,runc}.json
+(run-spec.sh); a suite whose files are missing is reported as not run. Stdlib only, so it runs
+with any python3.
 
 usage: conformance/report.py [--out conformance/RESULTS.md]
 """
@@ -15,6 +16,7 @@ import collections
 import csv
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -128,6 +130,93 @@ def containerd_section() -> list[str]:
     return lines
 
 
+CLIENT_LINE = re.compile(r"^(podman|docker) (\S+) (PASS|FAIL|SKIP) ?(.*)$")
+
+
+def read_clients(path: str) -> tuple[dict[tuple[str, str], tuple[str, str]], dict[str, str]]:
+    """(client, scenario) -> (result, detail); and "harness:" facts (versions, times)."""
+    rows: dict[tuple[str, str], tuple[str, str]] = {}
+    facts: dict[str, str] = {}
+    with open(path) as f:
+        for ln in f.read().splitlines():
+            m = CLIENT_LINE.match(ln)
+            if m:
+                rows[(m[1], m[2])] = (m[3], m[4])
+            elif ln.startswith("harness: podman ") and ", storage " in ln:
+                facts["podman"] = re.sub(r", runtime [^,]*", "", ln[len("harness: "):])
+            elif ln.startswith("harness: dockerd "):
+                facts["docker"] = re.sub(r", runtime [^,]*", "", ln[len("harness: "):])
+            elif ln.startswith("harness: total "):
+                facts["total"] = ln.split()[-1]
+    return rows, facts
+
+
+def clients_section() -> list[str]:
+    lines = ["## podman and docker", ""]
+    paths = {r: os.path.join(RES, f"clients-{r}.txt") for r in RUNTIMES}
+    if not all(os.path.exists(p) for p in paths.values()):
+        return lines + ["not run (conformance/run-clients.sh)", ""]
+    data = {r: read_clients(p) for r, p in paths.items()}
+    rows = {r: d[0] for r, d in data.items()}
+    keys = list(dict.fromkeys(list(rows["runc"]) + list(rows["pyrunc"])))
+    scen = list(dict.fromkeys(k[1] for k in keys))
+    clients = [c for c in ("podman", "docker") if any(k[0] == c for k in keys)]
+    facts = data["pyrunc"][1]
+
+    def cell(r: str, c: str, sc: str) -> str:
+        res = rows[r].get((c, sc), ("-", ""))[0]
+        return {"PASS": "pass", "FAIL": "**FAIL**", "SKIP": "skip"}.get(res, res)
+
+    lines += [
+        f"Real clients driving each runtime, run {mtime(paths['pyrunc'])} with "
+        "`conformance/run-clients.sh` (`harness/clients.sh`): "
+        f"{facts.get('podman', 'podman')}; {facts.get('docker', 'dockerd')} with its own "
+        "containerd. Each run is in private mount, net and PID namespaces with private state, "
+        "network `none`, busybox image imported offline. Time for both clients: "
+        f"runc {data['runc'][1].get('total', '?')}, pyrunc {facts.get('total', '?')}. "
+        "Details per check in `results/clients-{runc,pyrunc}.txt`.",
+        "",
+        "| scenario | " + " | ".join(f"{c} runc | {c} pyrunc" for c in clients) + " |",
+        "|---|" + "---|---|" * len(clients),
+    ]
+    for sc in scen:
+        lines.append(f"| {sc} | " + " | ".join(
+            f"{cell('runc', c, sc)} | {cell('pyrunc', c, sc)}" for c in clients) + " |")
+    tot = []
+    for c in clients:
+        for r in ("runc", "pyrunc"):
+            cnt = collections.Counter(v[0] for k, v in rows[r].items() if k[0] == c)
+            tot.append(f"**{cnt['PASS']} / {cnt['FAIL']} / {cnt['SKIP']}**")
+    lines.append("| **pass / fail / skip** | " + " | ".join(tot) + " |")
+    lines.append("")
+    lost = [k for k in keys if rows["runc"].get(k, ("",))[0] == "PASS"
+            and rows["pyrunc"].get(k, ("",))[0] != "PASS"]
+    gained = [k for k in keys if rows["pyrunc"].get(k, ("",))[0] == "PASS"
+              and rows["runc"].get(k, ("",))[0] != "PASS"]
+    if lost:
+        lines.append("runc passes, pyrunc does not:")
+        lines += [f"- {c} {sc}: {rows['pyrunc'].get((c, sc), ('missing', ''))[1]}"[:400]
+                  for c, sc in lost]
+        lines.append("")
+    if gained:
+        lines.append("pyrunc passes, runc does not:")
+        lines += [f"- {c} {sc}: runc: {rows['runc'].get((c, sc), ('missing', ''))[1]}"[:400]
+                  for c, sc in gained]
+        lines.append("")
+    both_fail = [k for k in keys if rows["runc"].get(k, ("",))[0] == "FAIL"
+                 and rows["pyrunc"].get(k, ("",))[0] == "FAIL"]
+    if both_fail:
+        lines.append("Both fail:")
+        lines += [f"- {c} {sc}: {rows['runc'][(c, sc)][1]}"[:400] for c, sc in both_fail]
+        lines.append("")
+    skipped = [k for k in keys if rows["runc"].get(k, ("",))[0] == "SKIP"]
+    if skipped:
+        lines.append("Skipped (the reason each gives):")
+        lines += [f"- {c} {sc}: {rows['runc'][(c, sc)][1]}"[:400] for c, sc in skipped]
+        lines.append("")
+    return lines
+
+
 def spec_section() -> list[str]:
     data = {}
     for r in RUNTIMES:
@@ -207,9 +296,12 @@ def main() -> None:
         f"- crun: {first_line('crun', '--version')}",
         f"- containerd: {first_line('containerd', '--version')}",
         f"- bats: {first_line('bats', '--version')}",
+        f"- podman: {first_line('podman', '--version')}; conmon: "
+        f"{first_line('conmon', '--version')}",
+        f"- docker: {first_line('/usr/bin/docker', '--version')}",
         "",
     ]
-    body = spec_section() + bats_section() + containerd_section()
+    body = spec_section() + bats_section() + containerd_section() + clients_section()
     with open(a.out, "w") as f:
         f.write("\n".join(head + body).rstrip() + "\n")
     print(f"wrote {a.out}")

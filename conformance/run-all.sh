@@ -7,5 +7,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 "$here/run-spec.sh"
 RUNTIME=$(command -v runc || echo /usr/sbin/runc) "$here/run-spec.sh"
 "$here/run-containerd.sh"
+"$here/run-clients.sh"
 "$here/run-runc-bats.sh"
 python3 "$here/report.py"
