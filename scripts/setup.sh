@@ -1,10 +1,11 @@
 #!/bin/bash
 # Install what pyrunc needs on a fresh Debian 12 machine (as root) and build .venv from
 # pyproject.toml. Idempotent: a second run only re-installs the package.
+# usage: scripts/setup.sh [EXTRA_PACKAGE...]   (scripts/test.sh adds what only the tests need)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS=(python3 python3-venv python3-dev gcc libc6-dev busybox-static jq iproute2 util-linux
-	procps runc libseccomp2)
+	procps runc libseccomp2 "$@")
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

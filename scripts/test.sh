@@ -2,7 +2,8 @@
 # The test suite: unit tests and real-container integration tests (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+# libseccomp-dev: seccomp.h, to check the binding's constants against the C library's own
+./scripts/setup.sh libseccomp-dev
 export PYRUNC="$PWD/.venv/bin/pyrunc"
 .venv/bin/ruff check pyrunc oci_schema tests bench conformance
 # the installed package (with its compiled syscall glue) is what gets tested, not ./pyrunc
