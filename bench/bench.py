@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Every benchmark, pyrunc beside runc (and crun), in one run: JSON plus a PNG chart.
 
-A benchmark, not a test: it asserts nothing but that the commands succeed. Runs alternate
-between the runtimes (pyrunc, runc, crun, pyrunc, ...) so that machine noise hits all alike;
-each figure is a median, printed with its ratio to runc.
+A benchmark, not a test: it asserts nothing but that the commands succeed. Every latency is
+measured twice (see latency()): cold, with an idle gap before each command and the runtimes
+shuffled each round, and warm, each runtime's runs back to back; each figure is a median,
+printed with its ratio to runc. Churn alternates whole batches; RSS takes the largest of 3.
 
 crun 1.8 refuses this cgroup-hybrid host (cgroup2 at /sys/fs/cgroup/unified next to the v1
 controllers), so by default the whole benchmark re-runs itself in a private mount namespace
@@ -20,6 +21,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import random
 import re
 import shutil
 import statistics
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -100,44 +103,69 @@ class Runner:
         sys.exit(f"{self.name}: {cid} did not stop")
 
 
-def latency(runners: list[Runner], bundles: dict[str, str], n: int) -> dict:
-    """Medians (ms) of the single-command latencies, runtimes alternating within each round."""
-    ms: dict[str, dict[str, list[float]]] = {}
+COLD_GAP = 0.15  # s of idle before each cold command: past the kernel's ~15 ms warm window
 
-    def rec(bench: str, r: Runner, t: float) -> None:
-        ms.setdefault(bench, {}).setdefault(r.name, []).append(t)
+
+def latency(runners: list[Runner], bundles: dict[str, str], n: int, cold: bool) -> dict:
+    """Medians (ms) of the single-command latencies, cold or warm.
+
+    Cold: an idle gap (COLD_GAP) before every timed command and the runtimes in a shuffled
+    order each round, so no command inherits the warm state another left: a migration between
+    cgroups within the last ~15 ms lets the next one skip an RCU grace period (5-45 ms) that
+    an idle host's first migration waits for. Warm: each runtime's rounds back to back, no gap
+    (what a busy host and a tight loop see).
+    """
+    ms: dict[str, dict[str, list[float]]] = {}
+    rng = random.Random(0)
+    gap = COLD_GAP if cold else 0.0
+
+    def rounds() -> Iterator[tuple[int, Runner]]:
+        if cold:
+            for i in range(n):
+                order = list(runners)
+                rng.shuffle(order)
+                for r in order:
+                    yield i, r
+        else:
+            for r in runners:
+                for i in range(n):
+                    yield i, r
+
+    def t(r: Runner, *args: str) -> float:
+        if gap:
+            time.sleep(gap)
+        return r.cmd(*args)
+
+    def rec(bench: str, r: Runner, ms_: float) -> None:
+        ms.setdefault(bench, {}).setdefault(r.name, []).append(ms_)
 
     def execs(bench: str, bundle: str, cid: str) -> None:
         for r in runners:
             r.cmd("run", "-d", "-b", bundles[bundle], cid)
-        for _ in range(n):
-            for r in runners:
-                rec(bench, r, r.cmd("exec", cid, "true"))
+        for _i, r in rounds():
+            rec(bench, r, t(r, "exec", cid, "true"))
         for r in runners:
             r.cmd("delete", "-f", cid)
 
-    pid = os.getpid()
-    for i in range(n):
-        for r in runners:
-            rec("run /bin/true", r, r.cmd("run", "-b", bundles["true"], f"r-{pid}-{i}"))
-    for i in range(n):
-        for r in runners:
-            cid = f"c-{pid}-{i}"
-            t = r.cmd("create", "-b", bundles["true"], cid) + r.cmd("start", cid)
-            r.wait_stopped(cid)  # /bin/true exits at once: delete then needs no force
-            rec("create+start+delete", r, t + r.cmd("delete", cid))
-    for i in range(n):
-        for r in runners:
-            cid = f"k-{pid}-{i}"
-            r.cmd("run", "-d", "-b", bundles["sleep"], cid)
-            rec("state", r, r.cmd("state", cid))
-            rec("kill", r, r.cmd("kill", cid, "KILL"))
-            r.wait_stopped(cid)
-            rec("delete", r, r.cmd("delete", cid))
-    execs("exec true", "sleep", f"x-{pid}")
+    tag = f"{os.getpid()}-{'c' if cold else 'w'}"
+    for i, r in rounds():
+        rec("run /bin/true", r, t(r, "run", "-b", bundles["true"], f"r-{tag}-{i}"))
+    for i, r in rounds():
+        cid = f"c-{tag}-{i}"
+        ms_ = t(r, "create", "-b", bundles["true"], cid) + t(r, "start", cid)
+        r.wait_stopped(cid)  # /bin/true exits at once: delete then needs no force
+        rec("create+start+delete", r, ms_ + t(r, "delete", cid))
+    for i, r in rounds():
+        cid = f"k-{tag}-{i}"
+        r.cmd("run", "-d", "-b", bundles["sleep"], cid)
+        rec("state", r, t(r, "state", cid))
+        rec("kill", r, t(r, "kill", cid, "KILL"))
+        r.wait_stopped(cid)
+        rec("delete", r, t(r, "delete", cid))
+    execs("exec true", "sleep", f"x-{tag}")
     # a container whose processes may hold CAP_SYS_PTRACE in the host's user namespace:
     # pyrunc's joining process re-executes from a sealed interpreter copy (sealed.py)
-    execs("exec true (CAP_SYS_PTRACE)", "sleep-ptrace", f"xp-{pid}")
+    execs("exec true (CAP_SYS_PTRACE)", "sleep-ptrace", f"xp-{tag}")
     return {
         bench: {name: round(statistics.median(v), 2) for name, v in per.items()}
         for bench, per in ms.items()
@@ -248,7 +276,9 @@ def chart(result: dict, path: str) -> None:
 
     colors = {"pyrunc": "#3776ab", "runc": "#7f7f7f", "crun": "#e08a1e"}
     panels = [
-        ("latency (ms, median; lower is better)", result["latency_ms"]),
+        ("cold latency (ms, median, idle host; lower is better)", result["latency_ms"]["cold"]),
+        ("warm latency (ms, median, back to back; lower is better)",
+         result["latency_ms"]["warm"]),
         ("churn: containers/s (higher is better)", result["churn_per_s"]),
         ("peak RSS of the runtime process (MiB)", result["peak_rss_mib"]),
     ]
@@ -332,18 +362,26 @@ def main() -> None:
             "mount_ns": "host" if a.host_ns else "private, /sys/fs/cgroup/unified detached",
             "versions": versions(runners),
         }
-        result["latency_ms"] = latency(runners, bundles, a.n)
+        result["cold_gap_ms"] = COLD_GAP * 1000
+        result["latency_ms"] = {
+            "cold": latency(runners, bundles, a.n, cold=True),
+            "warm": latency(runners, bundles, a.n, cold=False),
+        }
         result["peak_rss_mib"] = peak_rss(runners, bundles)
         result["churn_per_s"] = churn(runners, bundles["true"], a.churn)
         if a.containerd:
             result["containerd"] = containerd(a.containerd, a.pyrunc)
         result["image"] = "not measured yet: pyctr (unpack, pull) is a later issue"
         result["ratios_to_runc"] = {
-            "latency": ratios(result["latency_ms"]),
+            "latency cold": ratios(result["latency_ms"]["cold"]),
+            "latency warm": ratios(result["latency_ms"]["warm"]),
             "churn": ratios(result["churn_per_s"]),
             "peak_rss": ratios(result["peak_rss_mib"]),
         }
-        print_table(f"latency, medians of {a.n} alternating runs", result["latency_ms"], "ms")
+        print_table(f"cold latency, medians of {a.n} runs, {COLD_GAP * 1000:.0f} ms idle before "
+                    "each, runtimes shuffled", result["latency_ms"]["cold"], "ms")
+        print_table(f"warm latency, medians of {a.n} back-to-back runs per runtime",
+                    result["latency_ms"]["warm"], "ms")
         print_table(f"churn: {a.churn} x run /bin/true", result["churn_per_s"], "/s")
         print_table("peak RSS of the runtime process", result["peak_rss_mib"], "MiB")
         if a.containerd:

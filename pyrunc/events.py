@@ -204,6 +204,9 @@ def run(root: str, cid: str, interval: str, once: bool) -> int:
         out.write(_event("stats", cid, stats(paths)))
         return 0
     period = parse_duration(interval)
+    import gc
+
+    gc.enable()  # the launcher turned it off for the short start; this loop runs until stopped
     v2 = is_v2_only() and paths.get("unified")
     # v1 signals an OOM through an eventfd; v2 counts them in memory.events (polled here)
     efd = -1 if v2 else _oom_eventfd(paths)

@@ -51,6 +51,9 @@ class Forwarder:
             pass
 
     def wait(self, pid: int, master: int = -1) -> int:
+        import gc
+
+        gc.enable()  # the launcher turned it off for the short start; this may run for days
         self.pid = pid
         while self.pending:
             self._on_signal(self.pending.pop(0), None)

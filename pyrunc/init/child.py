@@ -55,12 +55,13 @@ def fail(w: int, e: BaseException, debug: bool = False) -> None:
 
 
 def wait_cgroup(plan, r: int) -> None:  # noqa: ANN001
-    """Block until the parent has moved us into the container's cgroup (once).
+    """Block until the parent has moved us into the rest of the container's cgroups (once).
 
-    Moving a task between v1 cgroups waits for an RCU grace period (10-20 ms here): the parent
-    does it while we build the rootfs and set up the process, and we wait only where membership
-    starts to matter -- before a new cgroup namespace is made, before hooks, and before we
-    report ready (nothing of the user's runs before that).
+    Usually we joined them all ourselves as the fork's first act (cgroups.SelfJoin) and the
+    parent's "go" is already waiting. What the parent must move for us (cgroup2 where clone3
+    could not place us) waits for an RCU grace period (10-20 ms here), so the parent does it
+    while we build the rootfs, and we wait only where membership starts to matter -- before a
+    new cgroup namespace is made, before hooks, and before we report ready.
     """
     if not plan.cgroup_joined:
         wait_go(r)

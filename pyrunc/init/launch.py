@@ -30,6 +30,7 @@ class Launch:
         self.pid = 0
         self.stage1 = 0
         self.notify = -1  # our end of the seccomp notify fd hand-off
+        self.self_join: cgroups.SelfJoin | None = None
 
 
 def start(plan: Plan, on_hooks: object = None) -> Launch:
@@ -46,16 +47,21 @@ def start(plan: Plan, on_hooks: object = None) -> Launch:
         if seccomp.uses_notify(plan.config["linux"]["seccomp"]):
             notify, plan.notify_sock = _socketpair()
     launch.notify = notify
+    sj = launch.self_join = cgroups.prepare_self_join(plan.cgroup_paths)
     own_pidns = _enter_pidns_for_child(plan) if direct else -1
     try:
-        pid = os.fork()
+        pid = sj.fork()
         if pid == 0:
+            from pyrunc.init import child
+
+            try:
+                cgroups.self_join(sj)  # first, while we are one thread doing nothing else
+            except BaseException as e:
+                child.fail(from_child_w, e, plan.debug)
             # non-dumpable before anything joins the container: until execve (which resets
             # it) no container process can ptrace us, read our memory or open
             # /proc/<pid>/exe (the runtime's interpreter) or our fds through procfs
             S.prctl(S.PR_SET_DUMPABLE, 0)
-            from pyrunc.init import child
-
             os.close(to_child_w)
             os.close(from_child_r)
             if plan.oom_score_adj is not None:
@@ -75,7 +81,8 @@ def start(plan: Plan, on_hooks: object = None) -> Launch:
             (child.direct if direct else child.stage1)(plan, to_child_r, from_child_w)
             os._exit(1)
     finally:
-        if own_pidns >= 0:  # (parent only: the child never returns here)
+        sj.close()  # (parent only: the child never returns here)
+        if own_pidns >= 0:
             S.setns(own_pidns, S.CLONE_NEWPID)
             os.close(own_pidns)
     os.close(to_child_r)
@@ -174,9 +181,10 @@ def _join_cgroup(launch: Launch, rd: object, w: int) -> None:
     """Move the init into the container's cgroup while it builds its rootfs (it waits for this
     "go" only where membership starts to matter)."""
     plan = launch.plan
-    if plan.cgroup_paths:
+    rest = launch.self_join.rest if launch.self_join else plan.cgroup_paths
+    if rest:
         try:
-            cgroups.join(plan.cgroup_paths, launch.pid)
+            cgroups.join(rest, launch.pid)
         except RuntimeErr as e:
             # If the init died first, its own error explains more than ESRCH. If it is alive,
             # it is waiting for us: reading would block, and the caller kills it.

@@ -48,6 +48,7 @@ ffibuilder.cdef(
     int pyrunc_bpf_prog_query(int cgroup_fd, uint32_t *ids, unsigned int *count);
     int pyrunc_bpf_prog_get_fd_by_id(uint32_t id);
     int pyrunc_seccomp_set_filter(unsigned int flags, const void *insns, unsigned short count);
+    long pyrunc_fork_into_cgroup(int cgroup_fd);
     """
 )
 
@@ -57,6 +58,8 @@ ffibuilder.set_source(
     #define _GNU_SOURCE
     #include <sched.h>
     #include <stdint.h>
+    #include <errno.h>
+    #include <signal.h>
     #include <string.h>
     #include <unistd.h>
     #include <sys/mount.h>
@@ -95,7 +98,45 @@ ffibuilder.set_source(
     #define SYS_seccomp 317
     #endif
 
+    #ifndef SYS_clone3
+    #define SYS_clone3 435
+    #endif
+    #define PYRUNC_CLONE_INTO_CGROUP 0x200000000ULL
+
     struct pyrunc_open_how { uint64_t flags, mode, resolve; };
+    /* struct clone_args up to CLONE_ARGS_SIZE_VER2 (the cgroup field, Linux 5.7) */
+    struct pyrunc_clone_args {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+                 set_tid, set_tid_size, cgroup;
+    };
+
+    /* os.fork(), but the child starts life in the cgroup2 directory cgroup_fd (clone3 with
+       CLONE_INTO_CGROUP): no cgroup.procs write, so no wait for the threadgroup rwsem's RCU
+       grace period. Python's own fork hooks run around it as os.fork runs them; cffi has
+       released the GIL for this call, so take it back for them. Only for a single-threaded
+       caller: unlike glibc's fork() this runs no libc atfork handlers (malloc's locks), so
+       another thread holding one would deadlock the child. Returns the pid, 0 in the child,
+       -1 with errno (ENOSYS, E2BIG, EINVAL, EBUSY, EOPNOTSUPP...) and nothing forked. */
+    long pyrunc_fork_into_cgroup(int cgroup_fd) {
+        struct pyrunc_clone_args a;
+        long pid;
+        int err;
+        PyGILState_STATE g = PyGILState_Ensure();
+        memset(&a, 0, sizeof(a));
+        a.flags = PYRUNC_CLONE_INTO_CGROUP;
+        a.exit_signal = SIGCHLD;
+        a.cgroup = (uint64_t)cgroup_fd;
+        PyOS_BeforeFork();
+        pid = syscall(SYS_clone3, &a, sizeof(a));
+        err = errno;
+        if (pid == 0)
+            PyOS_AfterFork_Child();
+        else
+            PyOS_AfterFork_Parent();
+        PyGILState_Release(g);
+        errno = err;
+        return pid;
+    }
     struct pyrunc_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 
     int pyrunc_pivot_root(const char *new_root, const char *put_old) {

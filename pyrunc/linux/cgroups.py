@@ -148,6 +148,88 @@ def create(paths: dict[str, str]) -> list[str]:
     return made
 
 
+class SelfJoin:
+    """How a child we are about to fork puts itself into the container's cgroups.
+
+    Moving another process in through a v1 `cgroup.procs` (or cgroup2's) takes the global
+    threadgroup rwsem for writing, and that waits for an RCU grace period (5-45 ms here)
+    whenever no task on the host migrated in the last ~15 ms; it holds cgroup_mutex meanwhile,
+    stalling every cgroup mkdir on the host. A single thread writing `0` into a v1 `tasks` file
+    moves only itself and skips that lock; a cgroup2 directory is entered at birth by clone3
+    with CLONE_INTO_CGROUP. So the parent opens those files (`fds`) and the directory (`into`)
+    before the fork, and the child's first act is `self_join`. What cannot go that way
+    (`rest`: a file that does not open, cgroup2 where clone3 fails or the caller is threaded)
+    is joined by the parent as before.
+    """
+
+    __slots__ = ("fds", "into", "into_path", "rest")
+
+    def __init__(self) -> None:
+        self.fds: list[tuple[str, int]] = []  # (cgroup dir, fd of its `tasks`)
+        self.into = -1  # cgroup2 directory for clone3, or -1
+        self.into_path = ""
+        self.rest: dict[str, str] = {}
+
+    def fork(self) -> int:
+        """os.fork(), into the cgroup2 directory if there is one; on a clone3 failure it
+        falls back to os.fork() and leaves that directory to the parent."""
+        if self.into >= 0:
+            from pyrunc.linux import sys as S
+
+            try:
+                return S.fork_into_cgroup(self.into)
+            except OSError:
+                os.close(self.into)
+                self.into = -1
+                self.rest[UNIFIED] = self.into_path
+        return os.fork()
+
+    def close(self) -> None:
+        """The parent's copies, once the child has its own."""
+        for _p, fd in self.fds:
+            os.close(fd)
+        self.fds = []
+        if self.into >= 0:
+            os.close(self.into)
+            self.into = -1
+
+
+def prepare_self_join(paths: dict[str, str]) -> SelfJoin:
+    sj = SelfJoin()
+    # the freezer last: a child that joins a frozen cgroup stops there (exec --ignore-paused)
+    for key in sorted(paths, key=lambda k: k == "freezer"):
+        path = paths[key]
+        try:
+            if key != UNIFIED:
+                sj.fds.append((path, os.open(path + "/tasks", os.O_WRONLY | os.O_CLOEXEC)))
+                continue
+            if sj.into < 0 and len(os.listdir("/proc/self/task")) == 1:
+                sj.into = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                sj.into_path = path
+                continue
+        except OSError:
+            pass  # the parent's join reports it with the usual message
+        sj.rest[key] = path
+    return sj
+
+
+def self_join(sj: SelfJoin) -> None:
+    """In the forked child, before anything else: move this (single-threaded) process."""
+    for path, fd in sj.fds:
+        try:
+            os.write(fd, b"0")
+        except OSError as e:
+            raise RuntimeErr(
+                f"cgroup join failed: adding pid {os.getpid()} to cgroups: write {path}/tasks: "
+                f"{(e.strerror or '').lower()}"
+            ) from None
+        os.close(fd)
+    sj.fds = []
+    if sj.into >= 0:
+        os.close(sj.into)
+        sj.into = -1
+
+
 def join(paths: dict[str, str], pid: int) -> None:
     for path in paths.values():
         try:

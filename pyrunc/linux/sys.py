@@ -165,6 +165,12 @@ def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
     _check(lib.pyrunc_close_range(first, last, flags), "close_range")
 
 
+def fork_into_cgroup(cgroup_fd: int) -> int:
+    """os.fork() whose child starts in the cgroup2 directory cgroup_fd (see the C side for why,
+    and why only a single-threaded caller may use it); OSError if clone3 cannot do it."""
+    return _check(lib.pyrunc_fork_into_cgroup(cgroup_fd), "clone3")
+
+
 def mount_setattr(
     dirfd: int, path: str, flags: int, attr_set: int, attr_clr: int = 0, propagation: int = 0
 ) -> None:

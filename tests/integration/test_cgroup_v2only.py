@@ -158,3 +158,19 @@ def test_events_stats_on_v2(rt2: Runtime, bundle: Bundle) -> None:
     assert usage["total"] > 1_000_000  # ns: the busy loop took well over a millisecond
     assert usage["user"] + usage["kernel"] <= usage["total"] + 10_000_000
     assert set(ev["data"]) >= {"cpu", "memory", "pids", "blkio", "hugetlb"}
+
+
+def test_init_and_exec_enter_the_v2_cgroup_at_birth(rt2: Runtime, bundle: Bundle) -> None:
+    """clone3 with CLONE_INTO_CGROUP places the init and an exec'd process (no cgroup
+    namespace here, so /proc/self/cgroup names the full path)."""
+    path = f"/pyrunc-v2-{unique_id()}"
+    bundle.linux["cgroupsPath"] = path
+    bundle.linux["namespaces"] = [n for n in bundle.linux["namespaces"] if n["type"] != "cgroup"]
+    cid = _sleeper(rt2, bundle)
+    pid = json.loads(rt2.cmd("state", cid).out)["pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        assert f"0::{path}" in f.read().splitlines()  # (the host's view: /unified{path})
+    r = rt2.cmd("exec", cid, "cat", "/proc/self/cgroup")
+    assert f"0::{path}" in r.out.splitlines(), r
+    assert rt2.delete(cid, force=True).rc == 0
+    assert not os.path.exists(HOST_V2 + path)
