@@ -5,6 +5,6 @@ cd "$(dirname "$0")/.."
 # libseccomp-dev: seccomp.h, to check the binding's constants against the C library's own
 ./scripts/setup.sh libseccomp-dev
 export PYRUNC="$PWD/.venv/bin/pyrunc"
-.venv/bin/ruff check pyrunc oci_schema tests bench conformance
+.venv/bin/ruff check pyrunc oci_schema shim_v2 tests bench conformance
 # the installed package (with its compiled syscall glue) is what gets tested, not ./pyrunc
 exec .venv/bin/pytest -q -p no:cacheprovider tests "$@"
