@@ -154,7 +154,9 @@ def create(
     preserve_fds: int = 0,
     detach: bool = True,
     debug: bool = False,
+    stdio: tuple[int, int, int] | None = None,
 ) -> Created:
+    """stdio: the init's 0/1/2 (default: ours), for library callers such as the shim."""
     S.valid_id(cid)
     bundle = os.path.abspath(bundle or ".")
     if pid_file:
@@ -178,6 +180,7 @@ def create(
     plan = Plan(cid, bundle, rootfs, config)
     plan.no_pivot = no_pivot
     plan.no_new_keyring = no_new_keyring
+    plan.stdio = stdio
     plan.preserve_fds = preserve_fds
     plan.debug = debug
     from pyrunc.init import sealed

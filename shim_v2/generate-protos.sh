@@ -1,11 +1,11 @@
 #!/bin/sh
 # Regenerate the committed *_pb2.py next to each .proto under shim_v2/ (pip install '.[proto]':
-# grpcio-tools; the generated code needs only the protobuf package at run time).
+# grpcio-tools; the generated code needs only the protobuf package at run time). Protos are
+# named from the repository root (shim_v2/proto/x.proto), so the generated imports are
+# package imports.
 # usage: shim_v2/generate-protos.sh [PYTHON]   (default: the repo's .venv)
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-py=${1:-$here/../.venv/bin/python}
-for d in "$here"/*/; do
-	ls "$d"*.proto >/dev/null 2>&1 || continue
-	(cd "$d" && "$py" -m grpc_tools.protoc -I. --python_out=. ./*.proto)
-done
+root=$(cd "$(dirname "$0")/.." && pwd)
+py=${1:-$root/.venv/bin/python}
+cd "$root"
+"$py" -m grpc_tools.protoc -I. --python_out=. shim_v2/ttrpc/*.proto shim_v2/proto/*.proto

@@ -64,6 +64,9 @@ def start(plan: Plan, on_hooks: object = None) -> Launch:
                 cgroups.self_join(sj)  # first, while we are one thread doing nothing else
             except BaseException as e:
                 child.fail(from_child_w, e, plan.debug)
+            if plan.stdio is not None:
+                for i, fd in enumerate(plan.stdio):
+                    os.dup2(fd, i)  # (dup2 clears close-on-exec on 0/1/2)
             # non-dumpable before anything joins the container: until execve (which resets
             # it) no container process can ptrace us, read our memory or open
             # /proc/<pid>/exe (the runtime's interpreter) or our fds through procfs

@@ -48,6 +48,7 @@ class Plan:
         "oom_score_adj",
         "own_mntns",
         "chroot_pid",
+        "stdio",
     )
 
     def __init__(self, cid: str, bundle: str, rootfs: str, config: dict) -> None:
@@ -70,6 +71,9 @@ class Plan:
         self.cgroup_paths: dict[str, str] = {}
         self.fifo_fd = -1
         self.console_fd = -1
+        # fds the init gets as 0/1/2 instead of ours (a caller that is not a terminal-bound
+        # CLI: the shim passes the container's FIFOs or pipes); None: inherit ours
+        self.stdio: tuple[int, int, int] | None = None
         self.preserve_fds = 0
         self.listen_fds = 0
         self.no_pivot = False
