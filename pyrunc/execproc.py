@@ -120,20 +120,69 @@ def _seal_if_needed(plan: Plan, ptrace: bool, state_dir: str, status: str) -> No
 def run(g: dict, o: dict, a: list[str]) -> int:
     root, cid = g["root"], a[0]
     st = S.load(root, cid)
-    status = S.status(root, st)
-    if status == "stopped":
-        raise RuntimeErr("cannot exec in a stopped container")
-    if status == "paused" and not o["ignore_paused"]:
-        raise RuntimeErr("cannot exec in a paused container (use --ignore-paused to override)")
+    status = _runnable(root, st, o["ignore_paused"])
     ptrace = _has_ptrace(st)
     proc = _process(st, o, a[1:])
-    config = dict(st.get("config") or {}, process=proc)
     terminal = bool(proc.get("terminal"))
     detach = o["detach"]
     if terminal and detach and not o["console_socket"]:
         raise ConfigError("cannot allocate tty if runc will detach without setting console socket")
     if not terminal and o["console_socket"]:
         raise ConfigError("cannot use console socket if runc will not detach or allocate tty")
+    fwd = None
+    if not detach:
+        from pyrunc import foreground
+        from pyrunc.linux import sys as LS
+
+        fwd = foreground.Forwarder()  # before the process exists: no signal is lost
+        LS.prctl(LS.PR_SET_CHILD_SUBREAPER, 1)
+    pid, master = start(
+        root, cid, proc, st=st, status=status, ptrace=ptrace,
+        console_socket=o["console_socket"], preserve_fds=o["preserve_fds"],
+        cgroup=o["cgroup"], debug=g["debug"],
+    )
+    if o["pid_file"]:
+        S.write_atomic(os.path.abspath(o["pid_file"]), str(pid), 0o644)
+    if fwd is None:
+        return 0
+    return fwd.wait(pid, master)
+
+
+def _runnable(root: str, st: dict, ignore_paused: bool) -> str:
+    status = S.status(root, st)
+    if status == "stopped":
+        raise RuntimeErr("cannot exec in a stopped container")
+    if status == "paused" and not ignore_paused:
+        raise RuntimeErr("cannot exec in a paused container (use --ignore-paused to override)")
+    return status
+
+
+def start(
+    root: str,
+    cid: str,
+    proc: dict,
+    *,
+    st: dict | None = None,
+    status: str | None = None,
+    ptrace: bool | None = None,
+    console_socket: str = "",
+    preserve_fds: int = 0,
+    cgroup: list[str] | None = None,
+    debug: bool = False,
+    stdio: tuple[int, int, int] | None = None,
+    ignore_paused: bool = False,
+) -> tuple[int, int]:
+    """Start `proc` (an OCI process, already validated) in container cid, detached: (its host
+    pid, the pty master when it has a terminal and no console socket was given, else -1).
+    stdio: its 0/1/2 (default: ours). The library entry for callers such as the shim; `run`
+    is the CLI's."""
+    if st is None:
+        st = S.load(root, cid)
+    if status is None:
+        status = _runnable(root, st, ignore_paused)
+    if ptrace is None:
+        ptrace = _has_ptrace(st)
+    config = dict(st.get("config") or {}, process=proc)
     lx = dict(config.get("linux") or {})
     pid = st["pid"]
     lx["namespaces"] = [
@@ -144,30 +193,24 @@ def run(g: dict, o: dict, a: list[str]) -> int:
     config["linux"] = lx
     plan = Plan(cid, st["bundle"], st["rootfs"], config)
     plan.is_exec = True
+    plan.stdio = stdio
     if not plan.own_mntns:
         plan.chroot_pid = pid
     plan.hooks = {}
     plan.oom_score_adj = ((st.get("config") or {}).get("process") or {}).get("oomScoreAdj")
-    plan.debug = g["debug"]
+    plan.debug = debug
     if not plan.in_userns:
         _seal_if_needed(plan, ptrace, S.container_dir(root, cid), status)
-    plan.preserve_fds = o["preserve_fds"]
-    plan.cgroup_paths = sub_cgroups(dict(st.get("cgroup") or {}), o["cgroup"])
+    plan.preserve_fds = preserve_fds
+    plan.cgroup_paths = sub_cgroups(dict(st.get("cgroup") or {}), cgroup or [])
     plan.join_fds = namespaces.open_for_join(plan.join)
     master = -1
     sock = msock = None
-    if terminal:
+    if proc.get("terminal"):
         from pyrunc.container import console_sockets
 
-        sock, msock = console_sockets(o["console_socket"])
+        sock, msock = console_sockets(console_socket)
         plan.console_fd = sock
-    fwd = None
-    if not detach:
-        from pyrunc import foreground
-        from pyrunc.linux import sys as LS
-
-        fwd = foreground.Forwarder()  # before the process exists: no signal is lost
-        LS.prctl(LS.PR_SET_CHILD_SUBREAPER, 1)
     from pyrunc.init import launch as L
 
     try:
@@ -180,8 +223,4 @@ def run(g: dict, o: dict, a: list[str]) -> int:
 
         master = LS.recv_fd(msock)
         os.close(msock)
-    if o["pid_file"]:
-        S.write_atomic(os.path.abspath(o["pid_file"]), str(lh.pid), 0o644)
-    if fwd is None:
-        return 0
-    return fwd.wait(lh.pid, master)
+    return lh.pid, master

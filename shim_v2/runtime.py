@@ -39,6 +39,12 @@ class InProcess:
     def start(self, cid: str) -> None:
         container.start(self.root, cid)
 
+    def exec(self, cid: str, proc: dict, stdio: tuple[int, int, int]) -> int:
+        from pyrunc import execproc
+
+        pid, _master = execproc.start(self.root, cid, proc, stdio=stdio)
+        return pid
+
     def kill(self, cid: str, sig: int, all_: bool = False) -> None:
         container.kill(self.root, cid, sig, all_)
 
@@ -54,6 +60,13 @@ class InProcess:
     def state(self, cid: str) -> tuple[str, dict]:
         st = S.load(self.root, cid)
         return S.status(self.root, st), st
+
+    def stats(self, cid: str) -> dict:
+        """runc's `events --stats` figures (pyrunc.events), v1 or v2 alike."""
+        from pyrunc import events
+
+        st = S.load(self.root, cid)
+        return events.stats(st.get("cgroup") or {})
 
     def pids(self, cid: str) -> list[int]:
         from pyrunc.linux import cgroups

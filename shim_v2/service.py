@@ -7,6 +7,7 @@ the init is our own child, forked by pyrunc's create in this process.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -34,8 +35,13 @@ def _ts(ns: int) -> Timestamp:
 
 
 class Process:
-    def __init__(self, cid: str, bundle: str, stdio: Stdio, terminal: bool) -> None:
+    def __init__(
+        self, cid: str, bundle: str, stdio: Stdio, terminal: bool, exec_id: str = ""
+    ) -> None:
         self.cid = cid
+        self.exec_id = exec_id
+        self.spec: dict = {}  # an exec's OCI process
+        self.execs: dict[str, Process] = {}  # the init's
         self.bundle = bundle
         self.stdio = stdio
         self.terminal = terminal
@@ -60,6 +66,7 @@ class TaskService:
         self.procs: dict[str, Process] = {}
         self.by_pid: dict[int, Process] = {}
         self.on_empty = on_empty  # Shutdown with nothing left
+        self.loggers: set[int] = set()  # binary:// loggers told to stop, not yet reaped
 
     def methods(self) -> dict:
         return {
@@ -76,7 +83,10 @@ class TaskService:
         if p is None:
             raise TTRPCError(codes.NOT_FOUND, "container not created")
         if exec_id:
-            raise TTRPCError(codes.NOT_FOUND, f"process does not exist {exec_id}")
+            e = p.execs.get(exec_id)
+            if e is None:
+                raise TTRPCError(codes.NOT_FOUND, f"process does not exist {exec_id}")
+            return e
         return p
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -91,7 +101,9 @@ class TaskService:
         mounted = _mount_rootfs(req.rootfs, rootfs)
         stdio = None
         try:
-            stdio = Stdio(req.stdin, req.stdout, req.stderr, req.terminal)
+            stdio = Stdio(
+                req.stdin, req.stdout, req.stderr, req.terminal, req.id, self.pub.namespace
+            )
             if req.terminal:
                 raise TTRPCError(codes.UNIMPLEMENTED, "terminal containers: not yet")
             p = Process(req.id, req.bundle, stdio, req.terminal)
@@ -122,6 +134,8 @@ class TaskService:
     def Start(self, ctx: Context, data: bytes) -> bytes:
         req = T.StartRequest.FromString(data)
         p = self._proc(req.id, req.exec_id)
+        if req.exec_id:
+            return self._start_exec(p)
         try:
             self.rt.start(req.id)
         except RuntimeError_ as e:
@@ -137,6 +151,13 @@ class TaskService:
         p = self._proc(req.id, req.exec_id)
         if p.started and not p.exited:
             raise TTRPCError(codes.UNKNOWN, "cannot delete a running process")
+        if req.exec_id:  # an exec: forget it, no event
+            p.stdio.close()
+            del self.procs[req.id].execs[req.exec_id]
+            self.by_pid.pop(p.pid, None)
+            return T.DeleteResponse(
+                pid=p.pid, exit_status=p.exit_status, exited_at=_ts(p.exited_at)
+            ).SerializeToString()
         try:
             self.rt.delete(req.id, force=not p.started)
         except RuntimeError_ as e:
@@ -144,6 +165,7 @@ class TaskService:
         if not p.exited:  # created, never started: the delete killed it
             self._reap_now(p)
         p.stdio.close()
+        self._stop_logger(p)
         if p.rootfs_mounted:
             _unmount(os.path.join(p.bundle, "rootfs"))
         del self.procs[req.id]
@@ -157,6 +179,27 @@ class TaskService:
             pid=p.pid, exit_status=p.exit_status, exited_at=_ts(p.exited_at)
         ).SerializeToString()
 
+    def _stop_logger(self, p: Process) -> None:
+        """SIGTERM, then SIGKILL after 12 s if it is still there (as containerd's shim)."""
+        pid = p.stdio.logger_pid
+        if not pid:
+            return
+        p.stdio.logger_pid = 0
+        self.loggers.add(pid)
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+
+        def kill() -> None:
+            if pid in self.loggers:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+        self.pub.loop.call_later(12.0, kill)
+
     def _reap_now(self, p: Process) -> None:
         try:
             _, status = os.waitpid(p.pid, 0)
@@ -166,6 +209,7 @@ class TaskService:
 
     def exited(self, pid: int, status: int) -> None:
         """The reaper's report: attribute the exit, let Wait calls return."""
+        self.loggers.discard(pid)
         p = self.by_pid.get(pid)
         if p is None or p.exited:
             return
@@ -178,7 +222,8 @@ class TaskService:
         p.stdio.close()
         self.pub.publish(
             "/tasks/exit",
-            ev.TaskExit(container_id=p.cid, id=p.cid, pid=pid, exit_status=p.exit_status,
+            ev.TaskExit(container_id=p.cid, id=p.exec_id or p.cid, pid=pid,
+                        exit_status=p.exit_status,
                         exited_at=_ts(p.exited_at)),
         )
         waiters, p.waiters = p.waiters, []
@@ -199,6 +244,8 @@ class TaskService:
         p = self._proc(req.id, req.exec_id)
         if p.exited:
             status = types.STOPPED
+        elif req.exec_id:
+            status = types.RUNNING if p.started else types.CREATED
         else:
             try:
                 st, _ = self.rt.state(req.id)
@@ -210,8 +257,8 @@ class TaskService:
             }.get(st, types.UNKNOWN)
         stdin, stdout, stderr = p.stdio.paths
         return T.StateResponse(
-            id=req.id, bundle=p.bundle, pid=p.pid, status=status, stdin=stdin, stdout=stdout,
-            stderr=stderr, terminal=p.terminal, exit_status=p.exit_status,
+            id=req.exec_id or req.id, bundle=p.bundle, pid=p.pid, status=status, stdin=stdin,
+            stdout=stdout, stderr=stderr, terminal=p.terminal, exit_status=p.exit_status,
             exited_at=_ts(p.exited_at),
         ).SerializeToString()
 
@@ -220,6 +267,14 @@ class TaskService:
         p = self._proc(req.id, req.exec_id)
         if p.exited and not req.all:
             raise TTRPCError(codes.NOT_FOUND, "process already finished")
+        if req.exec_id:
+            if not p.started:
+                raise TTRPCError(codes.FAILED_PRECONDITION, "process not started")
+            try:
+                os.kill(p.pid, req.signal)
+            except ProcessLookupError:
+                raise TTRPCError(codes.NOT_FOUND, "process already finished") from None
+            return b""
         try:
             self.rt.kill(req.id, req.signal, req.all)
         except RuntimeError_ as e:
@@ -277,13 +332,57 @@ class TaskService:
             self.on_empty()
         return b""
 
+    # -- exec -----------------------------------------------------------------------------
+
+    def Exec(self, ctx: Context, data: bytes) -> bytes:
+        req = T.ExecProcessRequest.FromString(data)
+        init = self._proc(req.id)
+        if req.exec_id in init.execs:
+            raise TTRPCError(codes.ALREADY_EXISTS, f"id {req.exec_id}: already exists")
+        if init.exited:
+            raise TTRPCError(codes.FAILED_PRECONDITION, "container is not running")
+        if not req.HasField("spec"):
+            raise TTRPCError(codes.INVALID_ARGUMENT, "exec: spec (the OCI process) is required")
+        try:
+            spec = json.loads(req.spec.value)
+            from pyrunc.validate import validate_process
+
+            spec.setdefault("user", {"uid": 0, "gid": 0})
+            spec.setdefault("cwd", "/")
+            validate_process(spec)
+        except (ValueError, RuntimeError_) as e:
+            raise TTRPCError(codes.INVALID_ARGUMENT, f"exec spec: {e}") from None
+        if spec.get("terminal"):
+            raise TTRPCError(codes.UNIMPLEMENTED, "terminal exec: not yet")
+        stdio = Stdio(req.stdin, req.stdout, req.stderr, req.terminal, req.id, self.pub.namespace)
+        e = Process(req.id, init.bundle, stdio, req.terminal, exec_id=req.exec_id)
+        e.spec = spec
+        init.execs[req.exec_id] = e
+        self.pub.publish(
+            "/tasks/exec-added", ev.TaskExecAdded(container_id=req.id, exec_id=req.exec_id)
+        )
+        return b""
+
+    def _start_exec(self, e: Process) -> bytes:
+        if e.started:
+            raise TTRPCError(codes.FAILED_PRECONDITION, f"process {e.exec_id} already started")
+        try:
+            e.pid = self.rt.exec(e.cid, e.spec, e.stdio.proc)
+        except RuntimeError_ as err:
+            raise TTRPCError(codes.UNKNOWN, f"OCI runtime exec failed: {err}") from None
+        e.started = True
+        self.by_pid[e.pid] = e
+        self.pub.publish(
+            "/tasks/exec-started",
+            ev.TaskExecStarted(container_id=e.cid, exec_id=e.exec_id, pid=e.pid),
+        )
+        return T.StartResponse(pid=e.pid).SerializeToString()
+
     # -- not yet, or not here -------------------------------------------------------------
 
     def Checkpoint(self, ctx: Context, data: bytes) -> bytes:
         raise TTRPCError(codes.UNIMPLEMENTED, "checkpoint: CRIU does not work on this kernel")
 
-    def Exec(self, ctx: Context, data: bytes) -> bytes:
-        raise TTRPCError(codes.UNIMPLEMENTED, "exec: not yet")
 
     def ResizePty(self, ctx: Context, data: bytes) -> bytes:
         raise TTRPCError(codes.UNIMPLEMENTED, "terminal: not yet")
@@ -292,7 +391,51 @@ class TaskService:
         raise TTRPCError(codes.UNIMPLEMENTED, "update: not yet")
 
     def Stats(self, ctx: Context, data: bytes) -> bytes:
-        raise TTRPCError(codes.UNIMPLEMENTED, "stats: not yet")
+        req = T.StatsRequest.FromString(data)
+        self._proc(req.id)
+        try:
+            st = self.rt.stats(req.id)
+        except (RuntimeError_, OSError) as e:
+            raise TTRPCError(codes.NOT_FOUND, f"cgroup does not exist: {e}") from None
+        from google.protobuf.any_pb2 import Any
+
+        from shim_v2.proto import metrics_pb2 as M
+
+        cpu, mem, pids = st.get("cpu") or {}, st.get("memory") or {}, st.get("pids") or {}
+        usage = cpu.get("usage") or {}
+        thr = cpu.get("throttling") or {}
+        raw = mem.get("raw") or {}
+
+        def entry(d: dict | None) -> M.MemoryEntry:
+            d = d or {}
+            return M.MemoryEntry(
+                limit=d.get("limit", 0), usage=d.get("usage", 0), max=d.get("max", 0),
+                failcnt=d.get("failcnt", 0),
+            )
+
+        m = M.Metrics(
+            pids=M.PidsStat(current=pids.get("current", 0), limit=pids.get("limit", 0)),
+            cpu=M.CPUStat(
+                usage=M.CPUUsage(
+                    total=usage.get("total", 0), kernel=usage.get("kernel", 0),
+                    user=usage.get("user", 0), per_cpu=usage.get("percpu") or [],
+                ),
+                throttling=M.Throttle(
+                    periods=thr.get("periods", 0),
+                    throttled_periods=thr.get("throttledPeriods", 0),
+                    throttled_time=thr.get("throttledTime", 0),
+                ),
+            ),
+            memory=M.MemoryStat(
+                cache=mem.get("cache", 0), rss=raw.get("rss", 0),
+                rss_huge=raw.get("rss_huge", 0), mapped_file=raw.get("mapped_file", 0),
+                total_cache=raw.get("total_cache", 0), total_rss=raw.get("total_rss", 0),
+                usage=entry(mem.get("usage")), swap=entry(mem.get("swap")),
+                kernel=entry(mem.get("kernel")), kernel_tcp=entry(mem.get("kernelTCP")),
+            ),
+        )
+        stats = Any(type_url="io.containerd.cgroups.v1.Metrics", value=m.SerializeToString())
+        return T.StatsResponse(stats=stats).SerializeToString()
 
 
 def _mount_rootfs(mounts: list, target: str) -> bool:
