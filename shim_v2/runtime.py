@@ -25,25 +25,26 @@ class InProcess:
     def create(
         self, cid: str, bundle: str, stdio: tuple[int, int, int], *, console_socket: str = "",
         no_pivot: bool = False, no_new_keyring: bool = False,
-    ) -> int:
+    ) -> tuple[int, int]:
+        """(the init's pid, the pty master if config.json asks for a terminal, else -1)"""
         cwd = os.getcwd()
         try:
             c = container.create(
                 self.root, cid, bundle, console_socket=console_socket, no_pivot=no_pivot,
-                no_new_keyring=no_new_keyring, stdio=stdio,
+                no_new_keyring=no_new_keyring, stdio=stdio, detach=bool(console_socket),
             )
         finally:
             os.chdir(cwd)  # (create works from the bundle)
-        return c.st["pid"]
+        return c.st["pid"], c.console_master
 
     def start(self, cid: str) -> None:
         container.start(self.root, cid)
 
-    def exec(self, cid: str, proc: dict, stdio: tuple[int, int, int]) -> int:
+    def exec(self, cid: str, proc: dict, stdio: tuple[int, int, int]) -> tuple[int, int]:
+        """(its pid, the pty master when proc has a terminal, else -1)"""
         from pyrunc import execproc
 
-        pid, _master = execproc.start(self.root, cid, proc, stdio=stdio)
-        return pid
+        return execproc.start(self.root, cid, proc, stdio=stdio)
 
     def kill(self, cid: str, sig: int, all_: bool = False) -> None:
         container.kill(self.root, cid, sig, all_)

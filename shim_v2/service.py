@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from shim_v2.console import Console
 from shim_v2.events import Publisher
 from shim_v2.proto import events_pb2 as ev
 from shim_v2.proto import task_pb2 as T
@@ -24,6 +25,7 @@ from shim_v2.runtime import Error as RuntimeError_
 from shim_v2.runtime import InProcess
 from shim_v2.stdio import Stdio
 from shim_v2.ttrpc import Context, Future, TTRPCError, codes
+from shim_v2.ttrpc.loop import Timer
 
 SERVICE = "containerd.task.v2.Task"
 
@@ -52,6 +54,9 @@ class Process:
         self.exited_at = 0
         self.waiters: list[Future] = []
         self.rootfs_mounted = False
+        self.console: Console | None = None
+        self.oom_fd = -1  # v1 eventfd
+        self.oom_timer: Timer | None = None  # v2 poll
 
     def wait_response(self) -> bytes:
         return T.WaitResponse(
@@ -104,14 +109,14 @@ class TaskService:
             stdio = Stdio(
                 req.stdin, req.stdout, req.stderr, req.terminal, req.id, self.pub.namespace
             )
-            if req.terminal:
-                raise TTRPCError(codes.UNIMPLEMENTED, "terminal containers: not yet")
             p = Process(req.id, req.bundle, stdio, req.terminal)
             p.rootfs_mounted = mounted
             try:
-                p.pid = self.rt.create(req.id, req.bundle, stdio.proc)
+                p.pid, master = self.rt.create(req.id, req.bundle, stdio.proc)
             except RuntimeError_ as e:
                 raise TTRPCError(codes.UNKNOWN, f"OCI runtime create failed: {e}") from None
+            if master >= 0:
+                p.console = self._console(master, stdio)
         except BaseException:
             if stdio is not None:
                 stdio.close()
@@ -120,6 +125,7 @@ class TaskService:
             raise
         self.procs[req.id] = p
         self.by_pid[p.pid] = p
+        self._watch_oom(p)
         self.pub.publish(
             "/tasks/create",
             ev.TaskCreate(
@@ -158,6 +164,7 @@ class TaskService:
             return T.DeleteResponse(
                 pid=p.pid, exit_status=p.exit_status, exited_at=_ts(p.exited_at)
             ).SerializeToString()
+        self._unwatch_oom(p)  # before the cgroup goes: its removal fires the v1 eventfd
         try:
             self.rt.delete(req.id, force=not p.started)
         except RuntimeError_ as e:
@@ -165,6 +172,7 @@ class TaskService:
         if not p.exited:  # created, never started: the delete killed it
             self._reap_now(p)
         p.stdio.close()
+        self._unwatch_oom(p)
         self._stop_logger(p)
         if p.rootfs_mounted:
             _unmount(os.path.join(p.bundle, "rootfs"))
@@ -178,6 +186,63 @@ class TaskService:
         return T.DeleteResponse(
             pid=p.pid, exit_status=p.exit_status, exited_at=_ts(p.exited_at)
         ).SerializeToString()
+
+    def _console(self, master: int, stdio: Stdio) -> Console:
+        stdin = stdio.proc[0] if stdio.paths[0] else -1
+        return Console(self.pub.loop, master, stdin, stdio.proc[1])
+
+    def _watch_oom(self, p: Process) -> None:
+        """/tasks/oom when the kernel's OOM killer acts in the container's memory cgroup: a
+        v1 eventfd on memory.oom_control, or the oom_kill count of v2's memory.events."""
+        try:
+            _st, state = self.rt.state(p.cid)
+        except RuntimeError_:
+            return
+        paths = state.get("cgroup") or {}
+        from pyrunc import events as E
+        from pyrunc.linux.cgroups import is_v2_only
+
+        loop = self.pub.loop
+        if is_v2_only() and paths.get("unified"):
+            path = paths["unified"]
+            seen = [E._oom_kills_v2(path)]
+
+            def poll() -> None:
+                if p.cid not in self.procs or p.oom_timer is None:
+                    return
+                try:
+                    n = E._oom_kills_v2(path)
+                except OSError:
+                    return
+                if n > seen[0]:
+                    seen[0] = n
+                    self.pub.publish("/tasks/oom", ev.TaskOOM(container_id=p.cid))
+                p.oom_timer = loop.call_later(0.5, poll)
+
+            p.oom_timer = loop.call_later(0.5, poll)
+            return
+        efd = E._oom_eventfd(paths)
+        if efd < 0:
+            return
+        p.oom_fd = efd
+
+        def fired() -> None:
+            try:
+                os.read(efd, 8)
+            except OSError:
+                return
+            self.pub.publish("/tasks/oom", ev.TaskOOM(container_id=p.cid))
+
+        loop.add_reader(efd, fired)
+
+    def _unwatch_oom(self, p: Process) -> None:
+        if p.oom_fd >= 0:
+            self.pub.loop.remove_reader(p.oom_fd)
+            os.close(p.oom_fd)
+            p.oom_fd = -1
+        if p.oom_timer is not None:
+            p.oom_timer.cancel()
+            p.oom_timer = None
 
     def _stop_logger(self, p: Process) -> None:
         """SIGTERM, then SIGKILL after 12 s if it is still there (as containerd's shim)."""
@@ -219,6 +284,10 @@ class TaskService:
         )
         p.exited_at = time.time_ns()
         # its output is all in the FIFOs: drop our handles so the client's copy sees EOF
+        if p.console is not None:
+            p.console.drain()
+            p.console.close()
+            p.console = None
         p.stdio.close()
         self.pub.publish(
             "/tasks/exit",
@@ -313,6 +382,17 @@ class TaskService:
             processes=[types.ProcessInfo(pid=pid) for pid in pids]
         ).SerializeToString()
 
+    def ResizePty(self, ctx: Context, data: bytes) -> bytes:
+        req = T.ResizePtyRequest.FromString(data)
+        p = self._proc(req.id, req.exec_id)
+        if p.console is None:
+            raise TTRPCError(codes.FAILED_PRECONDITION, "the process has no terminal")
+        try:
+            p.console.resize(req.width, req.height)
+        except OSError as e:
+            raise TTRPCError(codes.UNKNOWN, f"resize: {e}") from None
+        return b""
+
     def CloseIO(self, ctx: Context, data: bytes) -> bytes:
         req = T.CloseIORequest.FromString(data)
         p = self._proc(req.id, req.exec_id)
@@ -352,8 +432,7 @@ class TaskService:
             validate_process(spec)
         except (ValueError, RuntimeError_) as e:
             raise TTRPCError(codes.INVALID_ARGUMENT, f"exec spec: {e}") from None
-        if spec.get("terminal"):
-            raise TTRPCError(codes.UNIMPLEMENTED, "terminal exec: not yet")
+        spec["terminal"] = req.terminal
         stdio = Stdio(req.stdin, req.stdout, req.stderr, req.terminal, req.id, self.pub.namespace)
         e = Process(req.id, init.bundle, stdio, req.terminal, exec_id=req.exec_id)
         e.spec = spec
@@ -367,9 +446,11 @@ class TaskService:
         if e.started:
             raise TTRPCError(codes.FAILED_PRECONDITION, f"process {e.exec_id} already started")
         try:
-            e.pid = self.rt.exec(e.cid, e.spec, e.stdio.proc)
+            e.pid, master = self.rt.exec(e.cid, e.spec, e.stdio.proc)
         except RuntimeError_ as err:
             raise TTRPCError(codes.UNKNOWN, f"OCI runtime exec failed: {err}") from None
+        if master >= 0:
+            e.console = self._console(master, e.stdio)
         e.started = True
         self.by_pid[e.pid] = e
         self.pub.publish(
@@ -384,8 +465,6 @@ class TaskService:
         raise TTRPCError(codes.UNIMPLEMENTED, "checkpoint: CRIU does not work on this kernel")
 
 
-    def ResizePty(self, ctx: Context, data: bytes) -> bytes:
-        raise TTRPCError(codes.UNIMPLEMENTED, "terminal: not yet")
 
     def Update(self, ctx: Context, data: bytes) -> bytes:
         raise TTRPCError(codes.UNIMPLEMENTED, "update: not yet")
