@@ -2,8 +2,9 @@
 # The test suite: unit tests and real-container integration tests (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# libseccomp-dev: seccomp.h, to check the binding's constants against the C library's own
-./scripts/setup.sh libseccomp-dev
+# libseccomp-dev: seccomp.h, to check the binding's constants against the C library's own;
+# containerd: the shim's tests drive a private containerd 1.6 (conformance/harness/containerd.sh)
+./scripts/setup.sh libseccomp-dev containerd
 export PYRUNC="$PWD/.venv/bin/pyrunc"
 .venv/bin/ruff check pyrunc oci_schema shim_v2 tests bench conformance
 # the installed package (with its compiled syscall glue) is what gets tested, not ./pyrunc

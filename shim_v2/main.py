@@ -5,15 +5,12 @@ word), as containerd passes it (../shared/harness/shim-v2-protocol.md section 2)
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import socket
-import subprocess
 import sys
 
 VERSION = "0.1.0"
 SOCKET_DIR = "/run/containerd/s"  # hard-coded by containerd's own shims too
+DEFAULT_ROOT = "/run/containerd/pyrunc"  # pyrunc's --root; /<namespace> is appended
 FLAGS_WITH_VALUE = {
     "namespace", "address", "publish-binary", "id", "bundle", "socket", "fd", "root",
 }
@@ -40,14 +37,20 @@ def parse(argv: list[str]) -> tuple[dict[str, str], list[str]]:
 
 
 def socket_address(address: str, ns: str, group: str) -> str:
-    h = hashlib.sha256(os.path.join(address, ns, group).encode()).hexdigest()
+    try:
+        from _sha256 import sha256  # the builtin: hashlib would load OpenSSL (~3 ms)
+    except ImportError:
+        from hashlib import sha256
+    h = sha256(os.path.join(address, ns, group).encode()).hexdigest()
     return f"unix://{SOCKET_DIR}/{h}"
 
 
 def group_key(bundle: str, cid: str) -> str:
     try:
+        from pyrunc.fastjson import loads  # (json would import re: ~5 ms)
+
         with open(os.path.join(bundle, "config.json"), "rb") as f:
-            ann = json.loads(f.read()).get("annotations") or {}
+            ann = loads(f.read()).get("annotations") or {}
     except (OSError, ValueError):
         ann = {}
     return ann.get("io.containerd.runc.v2.group") or ann.get("io.kubernetes.cri.sandbox-id") or cid
@@ -55,6 +58,8 @@ def group_key(bundle: str, cid: str) -> str:
 
 def cmd_start(opts: dict[str, str]) -> int:
     """Bind and listen (or find the group's live shim), start the daemon, print the address."""
+    import socket
+
     ns, cid = opts.get("namespace", ""), opts.get("id", "")
     bundle = os.getcwd()
     addr = socket_address(opts.get("address", ""), ns, group_key(bundle, cid))
@@ -78,26 +83,30 @@ def cmd_start(opts: dict[str, str]) -> int:
             ls.bind(path)
     ls.listen(64)
     _write_address(addr)
-    # -I -S: the daemon's own start is on every container's critical path; it finds its
-    # modules through this installation's sys.path, handed over in argv
-    boot = (
-        "import sys;sys.path[:0]=sys.argv.pop(1).split(':');"
-        "from shim_v2.main import entry;entry()"
-    )
-    args = [sys.executable, "-I", "-S", "-c", boot, ":".join(p for p in sys.path if p),
-            "-namespace", ns, "-id", cid, "-address", opts.get("address", ""),
-            "-fd", str(ls.fileno()), "-socket", path]
-    if opts.get("debug"):
-        args.append("-debug")
-    env = dict(os.environ)
-    stdin = sys.stdin.buffer.read() if not sys.stdin.isatty() else b""
-    env["PYRUNC_SHIM_OPTIONS"] = stdin.hex()  # the runtime options (an Any), for the daemon
-    subprocess.Popen(
-        args, cwd=bundle, env=env, pass_fds=(ls.fileno(),), stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    ls.close()
-    sys.stdout.write(addr)
+    # runtime options (an Any) on stdin when the container has any
+    options = sys.stdin.buffer.read() if not sys.stdin.isatty() else b""
+    # The daemon is this very process, forked: no second interpreter to start, and its
+    # imports (protobuf, pyrunc) run while containerd, told the address, gets ready to dial.
+    # It must hold no copy of our stdout/stderr (containerd reads them to EOF).
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        opts = dict(opts, fd=str(ls.fileno()), socket=path)
+        rc = 1
+        try:
+            rc = daemon(opts, options)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()  # (stderr is containerd's log FIFO by then)
+        finally:
+            os._exit(rc)
+    os.write(1, addr.encode())
     return 0
 
 
@@ -108,40 +117,69 @@ def _write_address(addr: str) -> None:
 
 
 def cmd_delete(opts: dict[str, str]) -> int:
-    """Clean up after a shim that is gone (containerd runs this after every disconnect):
-    idempotent, one DeleteResponse on stdout, text on stderr."""
-    from shim_v2.proto.task_pb2 import DeleteResponse
-    from shim_v2.runtime import DEFAULT_ROOT, InProcess
-    from shim_v2.service import _ts, _unmount
+    """Clean up after a shim that is gone: idempotent, one DeleteResponse on stdout, text on
+    stderr. containerd 1.6 runs this after every disconnect, also after a clean Delete, so
+    the common case (nothing left) must be cheap: it imports neither pyrunc's lifecycle
+    code nor protobuf unless there is a container to take down."""
+    import time
 
     ns, cid = opts.get("namespace", ""), opts.get("id", "")
     bundle = opts.get("bundle") or os.getcwd()
     pid = 0
-    try:
-        rt = InProcess(os.path.join(DEFAULT_ROOT, ns))
+    root = os.path.join(DEFAULT_ROOT, ns)
+    if cid and os.path.isdir(os.path.join(root, cid)):
         try:
-            _status, st = rt.state(cid)
-            pid = st.get("pid", 0)
-        except Exception:  # noqa: BLE001 -- gone already
-            pass
-        rt.delete(cid, force=True)
-    except Exception as e:  # noqa: BLE001 -- report, but still answer containerd
-        print(f"delete {cid}: {e}", file=sys.stderr)
-    _unmount(os.path.join(bundle, "rootfs"))
-    import time
+            from shim_v2.runtime import InProcess
 
-    sys.stdout.buffer.write(
-        DeleteResponse(pid=pid, exit_status=137, exited_at=_ts(time.time_ns())).SerializeToString()
-    )
+            rt = InProcess(root)
+            try:
+                _status, st = rt.state(cid)
+                pid = st.get("pid", 0)
+            except Exception:  # noqa: BLE001 -- half gone already
+                pass
+            rt.delete(cid, force=True)
+        except Exception as e:  # noqa: BLE001 -- report, but still answer containerd
+            print(f"delete {cid}: {e}", file=sys.stderr)
+    rootfs = os.path.join(bundle, "rootfs")
+    if os.path.ismount(rootfs):
+        from shim_v2.service import _unmount
+
+        _unmount(rootfs)
+    sys.stdout.buffer.write(delete_response(pid, 137, time.time_ns()))
     return 0
 
 
-def daemon(opts: dict[str, str]) -> int:
+def delete_response(pid: int, exit_status: int, exited_ns: int) -> bytes:
+    """containerd.task.v2.DeleteResponse{pid=1, exit_status=2, exited_at=3 (Timestamp)},
+    encoded by hand: importing protobuf would cost this short process ~30 ms more than all
+    the rest (tests/unit/test_shim.py checks it against the generated class)."""
+
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            b = n & 0x7F
+            n >>= 7
+            out.append(b | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    secs, nanos = divmod(exited_ns, 1_000_000_000)
+    ts = (b"\x08" + varint(secs) if secs else b"") + (b"\x10" + varint(nanos) if nanos else b"")
+    out = b""
+    if pid:
+        out += b"\x08" + varint(pid)
+    if exit_status:
+        out += b"\x10" + varint(exit_status)
+    return out + b"\x1a" + varint(len(ts)) + ts
+
+
+def daemon(opts: dict[str, str], options: bytes = b"") -> int:
     import signal
+    import socket
 
     from pyrunc.linux import sys as LS
     from shim_v2.events import Publisher
-    from shim_v2.runtime import DEFAULT_ROOT, InProcess
+    from shim_v2.runtime import InProcess
     from shim_v2.service import SERVICE, TaskService, kill_all_on_exit
     from shim_v2.ttrpc import Loop, Server
 
@@ -222,7 +260,7 @@ def main(argv: list[str]) -> int:
         if "fd" not in opts:
             print("shim: no action given (start, delete) and no -fd to serve", file=sys.stderr)
             return 2
-        return daemon(opts)
+        return daemon(opts, bytes.fromhex(os.environ.get("PYRUNC_SHIM_OPTIONS", "")))
     print(f"shim: unknown action {action!r}", file=sys.stderr)
     return 2
 

@@ -14,8 +14,6 @@ from pyrunc import container
 from pyrunc import state as S
 from pyrunc.errors import NotFound, RuntimeErr
 
-DEFAULT_ROOT = "/run/containerd/pyrunc"
-
 
 class InProcess:
     def __init__(self, root: str) -> None:
