@@ -11,18 +11,17 @@ import sys
 import time
 from collections import deque
 
-from google.protobuf.any_pb2 import Any
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from shim_v2.proto.events_pb2 import Envelope, ForwardRequest
+from shim_v2.messages import Any_ as Any
+from shim_v2.messages import Timestamp, ev
 from shim_v2.ttrpc import Client, Future, Loop, TTRPCError
 
 SERVICE = "containerd.services.events.ttrpc.v1.Events"
 RETRIES = 5
 
 
-def now() -> Timestamp:
+def now() -> Timestamp:  # type: ignore[valid-type]
     ts = Timestamp()
     ts.FromNanoseconds(time.time_ns())
     return ts
@@ -47,8 +46,10 @@ class Publisher:
     def publish(self, topic: str, event: Message) -> None:
         if not self.address:
             return
-        env = Envelope(timestamp=now(), namespace=self.namespace, topic=topic, event=pack(event))
-        self.queue.append((ForwardRequest(envelope=env).SerializeToString(), 0))
+        env = ev.Envelope(
+            timestamp=now(), namespace=self.namespace, topic=topic, event=pack(event)
+        )
+        self.queue.append((ev.ForwardRequest(envelope=env).SerializeToString(), 0))
         self._next()
 
     def _next(self) -> None:

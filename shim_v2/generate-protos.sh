@@ -9,3 +9,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 py=${1:-$root/.venv/bin/python}
 cd "$root"
 "$py" -m grpc_tools.protoc -I. --python_out=. shim_v2/ttrpc/*.proto shim_v2/proto/*.proto
+# the same, as FileDescriptorSets (with their imports) for shim_v2/ttrpc/pbload.py's fast path
+"$py" -m grpc_tools.protoc -I. --include_imports \
+	--descriptor_set_out=shim_v2/ttrpc/ttrpc.pb shim_v2/ttrpc/*.proto
+"$py" -m grpc_tools.protoc -I. --include_imports \
+	--descriptor_set_out=shim_v2/proto/containerd.pb shim_v2/proto/*.proto

@@ -7,20 +7,16 @@ the init is our own child, forked by pyrunc's create in this process.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from shim_v2 import messages as types
 from shim_v2.console import Console
 from shim_v2.events import Publisher
-from shim_v2.proto import events_pb2 as ev
-from shim_v2.proto import task_pb2 as T
-from shim_v2.proto import types_pb2 as types
+from shim_v2.messages import T, Timestamp, ev
 from shim_v2.runtime import Error as RuntimeError_
 from shim_v2.runtime import InProcess
 from shim_v2.stdio import Stdio
@@ -30,7 +26,7 @@ from shim_v2.ttrpc.loop import Timer
 SERVICE = "containerd.task.v2.Task"
 
 
-def _ts(ns: int) -> Timestamp:
+def _ts(ns: int) -> Timestamp:  # type: ignore[valid-type]
     t = Timestamp()
     t.FromNanoseconds(ns)
     return t
@@ -379,7 +375,7 @@ class TaskService:
         except RuntimeError_ as e:
             raise TTRPCError(codes.UNKNOWN, str(e)) from None
         return T.PidsResponse(
-            processes=[types.ProcessInfo(pid=pid) for pid in pids]
+            processes=[types.types.ProcessInfo(pid=pid) for pid in pids]
         ).SerializeToString()
 
     def ResizePty(self, ctx: Context, data: bytes) -> bytes:
@@ -424,7 +420,9 @@ class TaskService:
         if not req.HasField("spec"):
             raise TTRPCError(codes.INVALID_ARGUMENT, "exec: spec (the OCI process) is required")
         try:
-            spec = json.loads(req.spec.value)
+            from pyrunc.fastjson import loads
+
+            spec = loads(req.spec.value)
             from pyrunc.validate import validate_process
 
             spec.setdefault("user", {"uid": 0, "gid": 0})
@@ -476,9 +474,8 @@ class TaskService:
             st = self.rt.stats(req.id)
         except (RuntimeError_, OSError) as e:
             raise TTRPCError(codes.NOT_FOUND, f"cgroup does not exist: {e}") from None
-        from google.protobuf.any_pb2 import Any
-
-        from shim_v2.proto import metrics_pb2 as M
+        from shim_v2.messages import Any_ as Any
+        from shim_v2.messages import metrics as M
 
         cpu, mem, pids = st.get("cpu") or {}, st.get("memory") or {}, st.get("pids") or {}
         usage = cpu.get("usage") or {}

@@ -15,7 +15,7 @@ from shim_v2.ttrpc import codes, frame
 from shim_v2.ttrpc.codes import TTRPCError
 from shim_v2.ttrpc.conn import Conn
 from shim_v2.ttrpc.loop import Future, Loop, Timer
-from shim_v2.ttrpc.ttrpc_pb2 import KeyValue, Request, Response
+from shim_v2.ttrpc.messages import KeyValue, Request, Response
 
 
 class Client(Conn):

@@ -25,7 +25,7 @@ from shim_v2.ttrpc import codes, frame
 from shim_v2.ttrpc.codes import TTRPCError
 from shim_v2.ttrpc.conn import Conn, peer_ids
 from shim_v2.ttrpc.loop import Future, Loop, Timer
-from shim_v2.ttrpc.ttrpc_pb2 import Request, Response, Status
+from shim_v2.ttrpc.messages import Request, Response, Status
 
 
 class Context:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from shim_v2 import main
-from shim_v2.proto.task_pb2 import DeleteResponse
 from shim_v2.stdio import Stdio
 from shim_v2.ttrpc import TTRPCError, codes
 
@@ -46,7 +45,9 @@ def test_group_key_precedence(tmp_path: Path) -> None:
     "pid,status,ns", [(0, 0, 0), (1234, 137, 1_764_750_000_123_456_789), (1, 0, 5 * 10**9)]
 )
 def test_hand_encoded_delete_response_is_protobufs(pid: int, status: int, ns: int) -> None:
-    m = DeleteResponse(pid=pid, exit_status=status)
+    from shim_v2.messages import T
+
+    m = T.DeleteResponse(pid=pid, exit_status=status)
     m.exited_at.FromNanoseconds(ns)
     assert main.delete_response(pid, status, ns) == m.SerializeToString()
 
@@ -93,3 +94,40 @@ def test_stdio_file_uri_gets_both_streams(tmp_path: Path) -> None:
     finally:
         s.close()
     assert log.read_bytes() == b"out err"
+
+
+def test_fast_message_classes_match_the_generated_ones() -> None:
+    """pbload's upb path (the shim's default) and protobuf's generated modules (its fallback,
+    forced here in a second interpreter: one process cannot hold both) give the same bytes."""
+    import subprocess
+    import sys
+
+    from google.protobuf.internal import api_implementation
+
+    from shim_v2 import messages
+    from shim_v2.ttrpc import messages as tm
+
+    if api_implementation.Type() == "upb":
+        assert messages.M.fast and tm.M.fast
+
+    def build(m: object, t: object) -> list[bytes]:
+        ts = m.Timestamp()
+        ts.FromNanoseconds(1_764_750_000_123_456_789)
+        exit_ = m.ev.TaskExit(container_id="c", id="e", pid=7, exit_status=137, exited_at=ts)
+        req = m.T.CreateTaskRequest(id="c", bundle="/b", terminal=True, stdout="/f")
+        req.rootfs.append(m.types.Mount(type="overlay", source="overlay", options=["ro"]))
+        r = t.Request(service="s", method="m", payload=b"p", timeout_nano=5)
+        return [exit_.SerializeToString(), req.SerializeToString(), r.SerializeToString()]
+
+    import inspect
+
+    src = inspect.getsource(build).replace("    def build", "def build", 1)
+    src = "\n".join(line[4:] if line.startswith("    ") else line for line in src.splitlines())
+    code = (
+        src + "\nfrom shim_v2 import messages as m\nfrom shim_v2.ttrpc import messages as t\n"
+        "assert not m.M.fast and not t.M.fast\nprint([b.hex() for b in build(m, t)])\n"
+    )
+    env = dict(os.environ, PYRUNC_PB_GENERATED="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str([b.hex() for b in build(messages, tm)])

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shim_v2.ttrpc import Client, Future, Loop, Server, TTRPCError, codes, frame
-from shim_v2.ttrpc.ttrpc_pb2 import Request, Response
+from shim_v2.ttrpc.messages import Request, Response
 
 SVC = "test.v1.Echo"
 
