@@ -216,13 +216,19 @@ def churn(runners: list[Runner], bundle: str, count: int) -> dict:
 
 
 def containerd(runs: int, pyrunc: str) -> dict:
-    """`ctr run --rm` latency and the shim's RSS per container, through containerd 1.6's runc
-    shim driving runc and (BinaryName) pyrunc: the harness's --bench."""
+    """`ctr run --rm` latency and the shim's RSS with one container, through containerd 1.6:
+    its runc shim driving runc, the same shim driving pyrunc (BinaryName), and our own shim
+    (containerd-shim-pyrunc-v2, pyrunc in-process): the harness's --bench."""
     script = os.path.join(REPO, "conformance", "harness", "containerd.sh")
+    bindir = os.path.dirname(pyrunc)
     out: dict = {}
-    for name, spec in (("runc", "runc"), ("pyrunc", f"runc:{pyrunc}")):
+    for name, spec in (
+        ("runc", ["runc"]),
+        ("pyrunc", [f"runc:{pyrunc}"]),
+        ("pyrunc-shim", ["--path", bindir, "shim:pyrunc"]),
+    ):
         p = subprocess.run(
-            [script, "--only", "echo", "--no-cri", "--bench", str(runs), spec],
+            [script, "--only", "echo", "--no-cri", "--bench", str(runs), *spec],
             capture_output=True,
             text=True,
         )
@@ -274,7 +280,8 @@ def chart(result: dict, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"pyrunc": "#3776ab", "runc": "#7f7f7f", "crun": "#e08a1e"}
+    colors = {"pyrunc": "#3776ab", "runc": "#7f7f7f", "crun": "#e08a1e",
+              "pyrunc-shim": "#2ca02c"}
     panels = [
         ("cold latency (ms, median, idle host; lower is better)", result["latency_ms"]["cold"]),
         ("warm latency (ms, median, back to back; lower is better)",

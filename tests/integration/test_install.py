@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 # what `pip install .` reads; the rest of the tree (tests, conformance, ...) is not needed
-SOURCES = ["pyproject.toml", "setup.py", "README.md", "bin", "pyrunc", "oci_schema"]
+SOURCES = ["pyproject.toml", "setup.py", "README.md", "bin", "pyrunc", "oci_schema", "shim_v2"]
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.so", "_libseccomp.py", "*.egg-info")
 
 
