@@ -127,7 +127,25 @@ def cmd_delete(opts: dict[str, str]) -> int:
     bundle = opts.get("bundle") or os.getcwd()
     pid = 0
     root = os.path.join(DEFAULT_ROOT, ns)
-    if cid and os.path.isdir(os.path.join(root, cid)):
+    saved = os.path.join(bundle, "pyrunc-shim-options.json")  # (service.OPTIONS_FILE)
+    if os.path.exists(saved):  # the container ran under a runtime binary (BinaryName)
+        try:
+            from pyrunc.fastjson import loads
+            from shim_v2.runtime import Binary
+
+            with open(saved, "rb") as f:
+                o = loads(f.read())
+            rt = Binary(o["BinaryName"], os.path.join(o.get("Root") or "/run/containerd/runc",
+                                                      ns), bool(o.get("SystemdCgroup")))
+            rt.bundles[cid] = bundle
+            try:
+                pid = rt.state(cid)[1].get("pid", 0)
+            except Exception:  # noqa: BLE001 -- gone already
+                pass
+            rt.delete(cid, force=True)
+        except Exception as e:  # noqa: BLE001 -- report, but still answer containerd
+            print(f"delete {cid}: {e}", file=sys.stderr)
+    elif cid and os.path.isdir(os.path.join(root, cid)):
         try:
             from shim_v2.runtime import InProcess
 
@@ -204,7 +222,7 @@ def daemon(opts: dict[str, str], options: bytes = b"") -> int:
             pass
         loop.stop()
 
-    svc = TaskService(InProcess(os.path.join(DEFAULT_ROOT, ns)), pub, shutdown)
+    svc = TaskService(InProcess(os.path.join(DEFAULT_ROOT, ns)), pub, shutdown, options)
     server.register(SERVICE, svc.methods())
     server.listen(socket.socket(fileno=int(opts["fd"])))
 

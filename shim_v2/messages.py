@@ -10,7 +10,10 @@ from shim_v2.ttrpc.pbload import Messages
 _DIR = os.path.join(os.path.dirname(__file__), "proto")
 M = Messages(
     os.path.join(_DIR, "containerd.pb"),
-    [f"shim_v2.proto.{n}_pb2" for n in ("types", "task", "events", "runc_options", "metrics")]
+    [
+        f"shim_v2.proto.{n}_pb2"
+        for n in ("types", "task", "events", "runc_options", "metrics", "runtimeoptions")
+    ]
     + ["google.protobuf.any_pb2", "google.protobuf.timestamp_pb2"],
 )
 
@@ -29,6 +32,7 @@ T = _Package("containerd.task.v2")
 ev = _Package("containerd.events")
 types = _Package("containerd.types")
 runc = _Package("containerd.runc.v1")
+runtimeoptions = _Package("runtimeoptions.v1")
 metrics = _Package("io.containerd.cgroups.v1")
 Any_ = M["google.protobuf.Any"]
 Timestamp = M["google.protobuf.Timestamp"]

@@ -75,3 +75,213 @@ class InProcess:
 
 
 Error = RuntimeErr
+
+
+class Binary:
+    """Any runc-compatible binary (`BinaryName`: runc, crun, pyrunc itself), driven with runc's
+    CLI exactly as containerd's runc shim drives it: `--root R --log <bundle>/log.json
+    --log-format json`, create with a pid file, errors from the log's last error line.
+
+    Its `create` returns after the init is set up; the init is then re-parented to the shim
+    (a subreaper), which reaps it like an in-process one. subprocess waits for its own
+    children synchronously, so the loop's waitpid(-1) never sees them.
+    """
+
+    def __init__(self, binary: str, root: str, systemd_cgroup: bool = False) -> None:
+        self.binary = binary
+        self.root = root
+        self.systemd = systemd_cgroup
+        self.bundles: dict[str, str] = {}
+
+    def _run(
+        self, cid: str, args: list[str], *, stdio: tuple[int, int, int] | None = None,
+        stdin_data: bytes | None = None,
+    ) -> bytes:
+        import subprocess
+
+        bundle = self.bundles.get(cid, os.getcwd())
+        log = os.path.join(bundle, "log.json")
+        argv = [self.binary, "--root", self.root, "--log", log, "--log-format", "json"]
+        if self.systemd:
+            argv.append("--systemd-cgroup")
+        kw: dict = {"cwd": bundle}
+        if stdio is not None:
+            kw.update(stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
+        elif stdin_data is not None:
+            kw.update(input=stdin_data, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        else:
+            kw.update(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p = subprocess.run(argv + args, **kw)
+        if p.returncode != 0:
+            raise RuntimeErr(_last_error(log) or (p.stderr or b"").decode(errors="replace").strip()
+                             or f"{os.path.basename(self.binary)} {args[0]}: exit {p.returncode}")
+        return p.stdout or b""
+
+    def create(
+        self, cid: str, bundle: str, stdio: tuple[int, int, int], *, console_socket: str = "",
+        no_pivot: bool = False, no_new_keyring: bool = False,
+    ) -> tuple[int, int]:
+        self.bundles[cid] = bundle
+        pidfile = os.path.join(bundle, "init.pid")
+        args = ["create", "--bundle", bundle, "--pid-file", pidfile]
+        if no_pivot:
+            args.append("--no-pivot")
+        if no_new_keyring:
+            args.append("--no-new-keyring")
+        with _ConsoleSocket(_wants_terminal(bundle)) as cs:
+            if cs.path:
+                args += ["--console-socket", cs.path]
+            self._run(cid, [*args, cid], stdio=stdio)
+            master = cs.receive()
+        with open(pidfile) as f:
+            return int(f.read().strip()), master
+
+    def start(self, cid: str) -> None:
+        self._run(cid, ["start", cid])
+
+    def exec(self, cid: str, proc: dict, stdio: tuple[int, int, int]) -> tuple[int, int]:
+        import tempfile
+
+        from pyrunc import fastjson
+
+        with tempfile.TemporaryDirectory(prefix="pyrunc-shim-exec") as tmp:
+            pf, pidfile = os.path.join(tmp, "process.json"), os.path.join(tmp, "exec.pid")
+            with open(pf, "w") as f:
+                f.write(fastjson.dumps(proc))
+            args = ["exec", "--process", pf, "--detach", "--pid-file", pidfile]
+            with _ConsoleSocket(bool(proc.get("terminal"))) as cs:
+                if cs.path:
+                    args += ["--console-socket", cs.path]
+                self._run(cid, [*args, cid], stdio=stdio)
+                master = cs.receive()
+            with open(pidfile) as f:
+                return int(f.read().strip()), master
+
+    def kill(self, cid: str, sig: int, all_: bool = False) -> None:
+        self._run(cid, ["kill", *(["--all"] if all_ else []), cid, str(sig)])
+
+    def delete(self, cid: str, force: bool = False) -> None:
+        try:
+            self._run(cid, ["delete", *(["--force"] if force else []), cid])
+        except RuntimeErr as e:
+            if "does not exist" not in str(e) and "not exist" not in str(e):
+                raise
+        self.bundles.pop(cid, None)
+
+    def pause(self, cid: str, frozen: bool) -> None:
+        self._run(cid, ["pause" if frozen else "resume", cid])
+
+    def state(self, cid: str) -> tuple[str, dict]:
+        from pyrunc import fastjson
+
+        st = fastjson.loads(self._run(cid, ["state", cid]))
+        st["cgroup"] = _cgroups_of(st.get("pid", 0))
+        return st.get("status", "unknown"), st
+
+    def pids(self, cid: str) -> list[int]:
+        from pyrunc import fastjson
+
+        return list(fastjson.loads(self._run(cid, ["ps", "--format", "json", cid])) or [])
+
+    def stats(self, cid: str) -> dict:
+        from pyrunc import events
+
+        _status, st = self.state(cid)
+        return events.stats(st["cgroup"])
+
+
+def _wants_terminal(bundle: str) -> bool:
+    from pyrunc import fastjson
+
+    try:
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            return bool((fastjson.loads(f.read()).get("process") or {}).get("terminal"))
+    except (OSError, ValueError):
+        return False
+
+
+def _last_error(log: str) -> str:
+    """The last `"level":"error"` message of the runtime's --log (what containerd's shim
+    reports as the OCI runtime error)."""
+    from pyrunc import fastjson
+
+    msg = ""
+    try:
+        with open(log, "rb") as f:
+            for line in f:
+                try:
+                    d = fastjson.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(d, dict) and d.get("level") == "error":
+                    msg = str(d.get("msg", ""))
+    except OSError:
+        pass
+    return msg
+
+
+def _cgroups_of(pid: int) -> dict[str, str]:
+    """The directory of pid's cgroup in every hierarchy (for stats and OOM events of a
+    container whose state is the other runtime's)."""
+    from pyrunc.linux import cgroups
+
+    if not pid:
+        return {}
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return {}
+    own: dict[str, str] = {}
+    for line in lines:
+        _h, ctrls, path = line.split(":", 2)
+        own[ctrls or cgroups.UNIFIED] = path
+    out = {}
+    for key, (mnt, root) in cgroups.hierarchies().items():
+        path = own.get(key)
+        if path is None:
+            continue
+        if root != "/" and (path + "/").startswith(root + "/"):
+            path = path[len(root) :]
+        out[key] = os.path.normpath(mnt + "/" + path.lstrip("/"))
+    return out
+
+
+class _ConsoleSocket:
+    """A unix socket for --console-socket, in a private temp dir; receive() takes the pty
+    master the runtime sends over it (-1 when no terminal was asked for)."""
+
+    def __init__(self, wanted: bool) -> None:
+        self.wanted = wanted
+        self.path = ""
+
+    def __enter__(self) -> _ConsoleSocket:
+        if self.wanted:
+            import socket
+            import tempfile
+
+            self.dir = tempfile.mkdtemp(prefix="pyrunc-shim-pty")
+            self.path = os.path.join(self.dir, "pty.sock")
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(self.path)
+            self.sock.listen(1)
+        return self
+
+    def receive(self) -> int:
+        if not self.wanted:
+            return -1
+        from pyrunc.linux import sys as LS
+
+        self.sock.settimeout(10)
+        conn, _ = self.sock.accept()
+        try:
+            return LS.recv_fd(conn.fileno())
+        finally:
+            conn.close()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.wanted:
+            import shutil
+
+            self.sock.close()
+            shutil.rmtree(self.dir, ignore_errors=True)

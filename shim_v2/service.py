@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from shim_v2 import messages as types
 from shim_v2.console import Console
@@ -40,6 +41,7 @@ class Process:
         self.exec_id = exec_id
         self.spec: dict = {}  # an exec's OCI process
         self.execs: dict[str, Process] = {}  # the init's
+        self.rt: Any = None  # the container's runtime (InProcess or Binary)
         self.bundle = bundle
         self.stdio = stdio
         self.terminal = terminal
@@ -61,8 +63,13 @@ class Process:
 
 
 class TaskService:
-    def __init__(self, runtime: InProcess, publisher: Publisher, on_empty: Callable[[], None]):
-        self.rt = runtime
+    def __init__(
+        self, runtime: InProcess, publisher: Publisher, on_empty: Callable[[], None],
+        default_options: bytes = b"",
+    ) -> None:
+        self.inproc = runtime
+        self.default_options = default_options  # the Any `shim start` got on stdin
+        self.early: dict[int, int] = {}  # exits reaped before their pid was known
         self.pub = publisher
         self.procs: dict[str, Process] = {}
         self.by_pid: dict[int, Process] = {}
@@ -107,8 +114,18 @@ class TaskService:
             )
             p = Process(req.id, req.bundle, stdio, req.terminal)
             p.rootfs_mounted = mounted
+            opts = runtime_options(
+                req.options.SerializeToString() if req.HasField("options") else
+                self.default_options
+            )
+            p.rt = self._runtime(opts)
+            if opts.get("BinaryName"):
+                _save_options(req.bundle, opts)  # for `shim delete` after a crash
             try:
-                p.pid, master = self.rt.create(req.id, req.bundle, stdio.proc)
+                p.pid, master = p.rt.create(
+                    req.id, req.bundle, stdio.proc, no_pivot=bool(opts.get("NoPivotRoot")),
+                    no_new_keyring=bool(opts.get("NoNewKeyring")),
+                )
             except RuntimeError_ as e:
                 raise TTRPCError(codes.UNKNOWN, f"OCI runtime create failed: {e}") from None
             if master >= 0:
@@ -120,7 +137,7 @@ class TaskService:
                 _unmount(rootfs)
             raise
         self.procs[req.id] = p
-        self.by_pid[p.pid] = p
+        self._track(p)
         self._watch_oom(p)
         self.pub.publish(
             "/tasks/create",
@@ -139,7 +156,7 @@ class TaskService:
         if req.exec_id:
             return self._start_exec(p)
         try:
-            self.rt.start(req.id)
+            p.rt.start(req.id)
         except RuntimeError_ as e:
             raise TTRPCError(codes.UNKNOWN, f"OCI runtime start failed: {e}") from None
         p.started = True
@@ -162,7 +179,7 @@ class TaskService:
             ).SerializeToString()
         self._unwatch_oom(p)  # before the cgroup goes: its removal fires the v1 eventfd
         try:
-            self.rt.delete(req.id, force=not p.started)
+            p.rt.delete(req.id, force=not p.started)
         except RuntimeError_ as e:
             raise TTRPCError(codes.UNKNOWN, str(e)) from None
         if not p.exited:  # created, never started: the delete killed it
@@ -191,7 +208,7 @@ class TaskService:
         """/tasks/oom when the kernel's OOM killer acts in the container's memory cgroup: a
         v1 eventfd on memory.oom_control, or the oom_kill count of v2's memory.events."""
         try:
-            _st, state = self.rt.state(p.cid)
+            _st, state = p.rt.state(p.cid)
         except RuntimeError_:
             return
         paths = state.get("cgroup") or {}
@@ -261,6 +278,22 @@ class TaskService:
 
         self.pub.loop.call_later(12.0, kill)
 
+    def _track(self, p: Process) -> None:
+        self.by_pid[p.pid] = p
+        status = self.early.pop(p.pid, None)
+        if status is not None:
+            self.exited(p.pid, status)
+
+    def _runtime(self, opts: dict) -> Any:
+        binary = opts.get("BinaryName")
+        if not binary:
+            return self.inproc
+        from shim_v2.runtime import Binary
+
+        root = opts.get("Root") or "/run/containerd/runc"
+        ns = self.pub.namespace
+        return Binary(binary, os.path.join(root, ns), bool(opts.get("SystemdCgroup")))
+
     def _reap_now(self, p: Process) -> None:
         try:
             _, status = os.waitpid(p.pid, 0)
@@ -272,7 +305,12 @@ class TaskService:
         """The reaper's report: attribute the exit, let Wait calls return."""
         self.loggers.discard(pid)
         p = self.by_pid.get(pid)
-        if p is None or p.exited:
+        if p is None:
+            # a runtime binary's init can exit before we have read its pid file
+            if len(self.early) < 1024:
+                self.early[pid] = status
+            return
+        if p.exited:
             return
         p.exited = True
         p.exit_status = (
@@ -313,7 +351,7 @@ class TaskService:
             status = types.RUNNING if p.started else types.CREATED
         else:
             try:
-                st, _ = self.rt.state(req.id)
+                st, _ = p.rt.state(req.id)
             except RuntimeError_:
                 st = "stopped"
             status = {
@@ -341,7 +379,7 @@ class TaskService:
                 raise TTRPCError(codes.NOT_FOUND, "process already finished") from None
             return b""
         try:
-            self.rt.kill(req.id, req.signal, req.all)
+            p.rt.kill(req.id, req.signal, req.all)
         except RuntimeError_ as e:
             if "not running" in str(e):
                 raise TTRPCError(codes.NOT_FOUND, "process already finished") from None
@@ -361,17 +399,17 @@ class TaskService:
         return b""
 
     def _pause(self, cid: str, frozen: bool) -> None:
-        self._proc(cid)
+        p = self._proc(cid)
         try:
-            self.rt.pause(cid, frozen)
+            p.rt.pause(cid, frozen)
         except RuntimeError_ as e:
             raise TTRPCError(codes.UNKNOWN, str(e)) from None
 
     def Pids(self, ctx: Context, data: bytes) -> bytes:
         req = T.PidsRequest.FromString(data)
-        self._proc(req.id)
+        p = self._proc(req.id)
         try:
-            pids = self.rt.pids(req.id)
+            pids = p.rt.pids(req.id)
         except RuntimeError_ as e:
             raise TTRPCError(codes.UNKNOWN, str(e)) from None
         return T.PidsResponse(
@@ -444,13 +482,13 @@ class TaskService:
         if e.started:
             raise TTRPCError(codes.FAILED_PRECONDITION, f"process {e.exec_id} already started")
         try:
-            e.pid, master = self.rt.exec(e.cid, e.spec, e.stdio.proc)
+            e.pid, master = self.procs[e.cid].rt.exec(e.cid, e.spec, e.stdio.proc)
         except RuntimeError_ as err:
             raise TTRPCError(codes.UNKNOWN, f"OCI runtime exec failed: {err}") from None
         if master >= 0:
             e.console = self._console(master, e.stdio)
         e.started = True
-        self.by_pid[e.pid] = e
+        self._track(e)
         self.pub.publish(
             "/tasks/exec-started",
             ev.TaskExecStarted(container_id=e.cid, exec_id=e.exec_id, pid=e.pid),
@@ -469,9 +507,9 @@ class TaskService:
 
     def Stats(self, ctx: Context, data: bytes) -> bytes:
         req = T.StatsRequest.FromString(data)
-        self._proc(req.id)
+        p = self._proc(req.id)
         try:
-            st = self.rt.stats(req.id)
+            st = p.rt.stats(req.id)
         except (RuntimeError_, OSError) as e:
             raise TTRPCError(codes.NOT_FOUND, f"cgroup does not exist: {e}") from None
         from shim_v2.messages import Any_ as Any
@@ -512,6 +550,52 @@ class TaskService:
         )
         stats = Any(type_url="io.containerd.cgroups.v1.Metrics", value=m.SerializeToString())
         return T.StatsResponse(stats=stats).SerializeToString()
+
+
+OPTIONS_FILE = "pyrunc-shim-options.json"
+
+
+def _save_options(bundle: str, opts: dict) -> None:
+    from pyrunc import fastjson
+
+    with open(os.path.join(bundle, OPTIONS_FILE), "w") as f:
+        f.write(fastjson.dumps({k: opts.get(k) for k in ("BinaryName", "Root", "SystemdCgroup")}))
+
+
+def runtime_options(data: bytes) -> dict:
+    """The runtime options (an Any), as containerd's names: from containerd.runc.v1.Options,
+    or from the TOML file a runtimeoptions.v1.Options names (ctr --runtime-config-path, or
+    the CRI plugin's options table for a non-runc runtime_type), with the same keys as
+    containerd's runc options table (BinaryName, Root, SystemdCgroup, NoPivotRoot, ...).
+    Absent or unknown options: {} (pyrunc in-process, defaults)."""
+    if not data:
+        return {}
+    from shim_v2.messages import Any_, runc, runtimeoptions
+
+    a = Any_.FromString(data)
+    name = a.type_url.rsplit("/", 1)[-1]
+    if name == "containerd.runc.v1.Options":
+        o = runc.Options.FromString(a.value)
+        return {
+            "BinaryName": o.binary_name, "Root": o.root, "SystemdCgroup": o.systemd_cgroup,
+            "NoPivotRoot": o.no_pivot_root, "NoNewKeyring": o.no_new_keyring,
+            "IoUid": o.io_uid, "IoGid": o.io_gid,
+        }
+    if name == "runtimeoptions.v1.Options":
+        o = runtimeoptions.Options.FromString(a.value)
+        if not o.config_path:
+            return {}
+        import tomllib
+
+        try:
+            with open(o.config_path, "rb") as f:
+                cfg = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise TTRPCError(
+                codes.INVALID_ARGUMENT, f"runtime options {o.config_path}: {e}"
+            ) from None
+        return dict(cfg.get("options", cfg))
+    return {}
 
 
 def _mount_rootfs(mounts: list, target: str) -> bool:
