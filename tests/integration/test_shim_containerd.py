@@ -68,3 +68,73 @@ def test_every_containerd_scenario_through_our_shim(binary: str, tmp_path: Path)
     for name in ("echo", "lifecycle/exec", "tty", "memory/oom", "stdin", "loguri/binary",
                  "events", "metrics/json"):
         assert any(line.startswith(f"PASS {name}") for line in passes), (name, out)
+
+
+def _harness_exec(script: str) -> str:
+    if not shutil.which("containerd") or not shutil.which("ctr"):
+        pytest.skip("containerd 1.6 is not installed (scripts/test.sh installs it)")
+    bindir = os.path.dirname(pyrunc_binary())
+    p = subprocess.run(
+        [str(HARNESS), "--only", "none", "--no-cri", "--path", bindir, "--exec", script,
+         "shim:pyrunc"],
+        capture_output=True, text=True, timeout=900,
+    )
+    out = p.stdout + p.stderr
+    assert p.returncode == 0 and "PASS exec" in out, out
+    return out
+
+
+# `alive PID`: the process exists and is not a zombie
+_ALIVE = (
+    "alive() { s=$(awk '{print $3}' /proc/$1/stat 2>/dev/null); "
+    '[ -n "$s" ] && [ "$s" != Z ]; }; '
+)
+
+
+def test_sigkilled_shim_is_cleaned_up_by_delete() -> None:
+    """A shim killed with SIGKILL while its container runs: containerd sees the connection
+    drop and runs `containerd-shim-pyrunc-v2 delete`, which must leave no process, state
+    dir, cgroup or rootfs mount behind, and the container can be removed."""
+    _harness_exec(
+        "set -u; " + _ALIVE
+        + "$CTR run --runtime io.containerd.pyrunc.v2 -d $CTRD_IMG crash1 sleep 1000 || exit 1; "
+        "pid=$($CTR task ls | awk '$1==\"crash1\"{print $2}'); "
+        "shim=$(awk '/^PPid/{print $2}' /proc/$pid/status); "
+        "grep -q containerd-shim-pyrunc-v2 /proc/$shim/cmdline || { echo not-our-shim; exit 1; }; "
+        "kill -9 $shim; "
+        "for i in $(seq 100); do alive $pid || break; sleep 0.1; done; "
+        "alive $pid && { echo init-alive; exit 1; }; "
+        "sleep 0.5; "
+        "[ -e /run/containerd/pyrunc/$CTRD_NS/crash1 ] && { echo state-left; exit 1; }; "
+        "ls -d /sys/fs/cgroup/*/$CTRD_NS/crash1 2>/dev/null | grep -q . && "
+        "{ echo cgroup-left; exit 1; }; "
+        "grep -q 'crash1/rootfs' /proc/self/mountinfo && { echo mount-left; exit 1; }; "
+        "$CTR task rm crash1 >/dev/null 2>&1; $CTR c rm crash1 || exit 1; "
+        "echo cleaned"
+    )
+
+
+def test_many_containers_at_once_leave_nothing() -> None:
+    """100 containers started concurrently through one containerd and our shims, then all
+    deleted: no process, state dir, cgroup, mount or shim socket is left."""
+    _harness_exec(
+        "set -u; "
+        "for i in $(seq 100); do "
+        "  $CTR run --runtime io.containerd.pyrunc.v2 -d $CTRD_IMG many$i sleep 1000 "
+        "  >/dev/null 2>&1 & "
+        "done; wait; "
+        "n=$($CTR task ls | grep -c RUNNING); [ \"$n\" -eq 100 ] || { echo running=$n; exit 1; }; "
+        "for i in $(seq 100); do ( $CTR task kill -s KILL many$i; "
+        "  for j in $(seq 50); do $CTR task ls | grep -q \"^many$i .*STOPPED\" && break; "
+        "  sleep 0.1; done; $CTR task rm many$i; $CTR c rm many$i ) >/dev/null 2>&1 & done; "
+        "wait; sleep 1; "
+        "[ \"$($CTR c ls -q | grep -c many)\" -eq 0 ] || { echo containers-left; exit 1; }; "
+        "ls /run/containerd/pyrunc/$CTRD_NS | grep -q many && { echo state-left; exit 1; }; "
+        "ls -d /sys/fs/cgroup/*/$CTRD_NS/many* 2>/dev/null | grep -q . && "
+        "{ echo cgroup-left; exit 1; }; "
+        "grep -q '/many[0-9]*/rootfs' /proc/self/mountinfo && { echo mount-left; exit 1; }; "
+        # (v[2]: the pattern must not match this very script's command line)
+        "pgrep -af 'containerd-shim-pyrunc-v[2] .*-id many' && { echo shim-left; exit 1; }; "
+        "ls /run/containerd/s | wc -l | grep -qx 0 || { echo socket-left; ls /run/containerd/s; "
+        "exit 1; }; echo clean"
+    )
