@@ -245,6 +245,26 @@ def containerd(runs: int, pyrunc: str) -> dict:
     return out
 
 
+def shim_groups(pyrunc: str) -> dict:
+    """RSS of one shim holding 1, 10 and 50 containers of one group (bench/shim-group.sh in
+    the harness), containerd's runc shim and ours."""
+    script = os.path.join(REPO, "conformance", "harness", "containerd.sh")
+    group = os.path.join(HERE, "shim-group.sh")
+    out: dict = {}
+    for name, spec in (("runc", ["runc"]),
+                       ("pyrunc-shim", ["--path", os.path.dirname(pyrunc), "shim:pyrunc"])):
+        p = subprocess.run(
+            [script, "--only", "none", "--no-cri", "--exec", group, *spec],
+            capture_output=True, text=True,
+        )
+        text = p.stdout + p.stderr
+        got = {int(n): round(int(k) / 1024, 1)
+               for n, k in re.findall(r"containers=(\d+) rss_kb=(\d+)", text)}
+        out[name] = got if p.returncode == 0 and len(got) == 3 else {
+            "error": text.strip().splitlines()[-1:]}
+    return out
+
+
 def versions(runners: list[Runner]) -> dict[str, str]:
     v = {}
     for r in runners:
@@ -378,6 +398,7 @@ def main() -> None:
         result["churn_per_s"] = churn(runners, bundles["true"], a.churn)
         if a.containerd:
             result["containerd"] = containerd(a.containerd, a.pyrunc)
+            result["shim_rss_mib_by_group_size"] = shim_groups(a.pyrunc)
         result["image"] = "not measured yet: pyctr (unpack, pull) is a later issue"
         result["ratios_to_runc"] = {
             "latency cold": ratios(result["latency_ms"]["cold"]),
@@ -393,6 +414,8 @@ def main() -> None:
         print_table("peak RSS of the runtime process", result["peak_rss_mib"], "MiB")
         if a.containerd:
             print("\ncontainerd:", json.dumps(result["containerd"]))
+            print("shim RSS (MiB) with 1/10/50 containers in one group:",
+                  json.dumps(result["shim_rss_mib_by_group_size"]))
         os.makedirs(a.out, exist_ok=True)
         with open(os.path.join(a.out, "bench.json"), "w") as f:
             json.dump(result, f, indent=1)

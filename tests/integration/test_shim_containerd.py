@@ -138,3 +138,11 @@ def test_many_containers_at_once_leave_nothing() -> None:
         "ls /run/containerd/s | wc -l | grep -qx 0 || { echo socket-left; ls /run/containerd/s; "
         "exit 1; }; echo clean"
     )
+
+
+def test_a_group_shares_one_shim() -> None:
+    """Containers with one io.containerd.runc.v2.group annotation (the CRI plugin's
+    sandbox-id works the same way) are served by one shim process: 50 of them, each init a
+    child of the same shim (bench/shim-group.sh exits non-zero otherwise), then removed."""
+    out = _harness_exec(str(Path(__file__).resolve().parents[2] / "bench" / "shim-group.sh"))
+    assert "containers=50 rss_kb=" in out, out
