@@ -87,7 +87,11 @@ def _from_flags(o: dict) -> dict:
 
 
 def _from_document(path: str) -> dict:
-    doc = fastjson.load_document(path, "--resources")
+    return changes_from(fastjson.load_document(path, "--resources"))
+
+
+def changes_from(doc: dict) -> dict:
+    """The changes a LinuxResources document (runc's --resources JSON) asks for."""
     # Go's decoder matches keys case-insensitively ({"CPU": {"Cpus": "0"}} works with runc)
     out: dict[str, dict] = {}
     for sk, sv in doc.items():
@@ -119,13 +123,24 @@ def _check_type(section: str, key: str, v: object) -> None:
 
 
 def update(root: str, cid: str, o: dict) -> None:
+    """The CLI's `update`: flags, or --resources FILE|-."""
+    if o["resources"]:
+        apply(root, cid, lambda: _from_document(o["resources"]))
+    else:
+        apply(root, cid, lambda: _from_flags(o))
+
+
+def apply(root: str, cid: str, changes_of: object) -> None:
+    """Merge changes into the container's resources and write them to its cgroups; the
+    library entry (the shim's Update passes changes_from(its LinuxResources JSON)).
+    changes_of is called once the container is known to be running."""
     from pyrunc.linux import cgroups
 
     with S.Locked(root, cid):
         st = S.load(root, cid)
         if S.status(root, st) == "stopped":
             raise RuntimeErr("container not running")
-        changes = _from_document(o["resources"]) if o["resources"] else _from_flags(o)
+        changes = changes_of() if callable(changes_of) else changes_of
         mem = changes.get("memory", {})
         kmem = [mem.pop("kernel", 0), mem.pop("kernelTCP", 0)]  # obsolete: ignored, as runc
         if any(kmem):

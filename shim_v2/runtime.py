@@ -60,6 +60,11 @@ class InProcess:
         st = S.load(self.root, cid)
         return S.status(self.root, st), st
 
+    def update(self, cid: str, resources: dict) -> None:
+        from pyrunc import update
+
+        update.apply(self.root, cid, lambda: update.changes_from(resources))
+
     def stats(self, cid: str) -> dict:
         """runc's `events --stats` figures (pyrunc.events), v1 or v2 alike."""
         from pyrunc import events
@@ -177,6 +182,12 @@ class Binary:
         st = fastjson.loads(self._run(cid, ["state", cid]))
         st["cgroup"] = _cgroups_of(st.get("pid", 0))
         return st.get("status", "unknown"), st
+
+    def update(self, cid: str, resources: dict) -> None:
+        from pyrunc import fastjson
+
+        self._run(cid, ["update", "--resources", "-", cid],
+                  stdin_data=fastjson.dumps(resources).encode())
 
     def pids(self, cid: str) -> list[int]:
         from pyrunc import fastjson

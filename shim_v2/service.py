@@ -503,7 +503,25 @@ class TaskService:
 
 
     def Update(self, ctx: Context, data: bytes) -> bytes:
-        raise TTRPCError(codes.UNIMPLEMENTED, "update: not yet")
+        """resources: Any(types.containerd.io/opencontainers/runtime-spec/1/LinuxResources)
+        holding JSON, as containerd's CRI plugin sends it."""
+        req = T.UpdateTaskRequest.FromString(data)
+        p = self._proc(req.id)
+        if not req.HasField("resources"):
+            return b""
+        from pyrunc.fastjson import loads
+
+        try:
+            doc = loads(req.resources.value)
+        except ValueError as e:
+            raise TTRPCError(codes.INVALID_ARGUMENT, f"update: resources: {e}") from None
+        if not isinstance(doc, dict):
+            raise TTRPCError(codes.INVALID_ARGUMENT, "update: resources: not a JSON object")
+        try:
+            p.rt.update(req.id, doc)
+        except RuntimeError_ as e:
+            raise TTRPCError(codes.UNKNOWN, f"update: {e}") from None
+        return b""
 
     def Stats(self, ctx: Context, data: bytes) -> bytes:
         req = T.StatsRequest.FromString(data)

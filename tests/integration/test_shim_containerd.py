@@ -146,3 +146,22 @@ def test_a_group_shares_one_shim() -> None:
     child of the same shim (bench/shim-group.sh exits non-zero otherwise), then removed."""
     out = _harness_exec(str(Path(__file__).resolve().parents[2] / "bench" / "shim-group.sh"))
     assert "containers=50 rss_kb=" in out, out
+
+
+def test_update_reaches_the_cgroup() -> None:
+    """Update (the CRI plugin's UpdateContainerResources; ctr 1.6 has no command for it): a
+    LinuxResources JSON through our shim changes the container's memory and pids limits, as
+    the kernel shows them in its cgroups."""
+    here = Path(__file__).resolve().parent
+    py = os.path.join(os.path.dirname(pyrunc_binary()), "python3")
+    call = f"{py} {here / 'shim_call.py'} $CTRD_BASE/state $CTRD_NS upd"
+    doc = '{"memory":{"limit":50331648},"pids":{"limit":77}}'
+    _harness_exec(
+        "set -u; "
+        "$CTR run $CTRD_RUNTIME_ARGS -d $CTRD_IMG upd sleep 1000 || exit 1; "
+        f"{call} Update '{doc}' || exit 1; "
+        "m=$(cat /sys/fs/cgroup/memory/$CTRD_NS/upd/memory.limit_in_bytes); "
+        "p=$(cat /sys/fs/cgroup/pids/$CTRD_NS/upd/pids.max); "
+        "$CTR task kill -s KILL upd; sleep 0.5; $CTR task rm upd; $CTR c rm upd; "
+        "echo memory=$m pids=$p; [ \"$m\" = 50331648 ] && [ \"$p\" = 77 ]"
+    )
