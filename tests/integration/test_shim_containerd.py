@@ -165,3 +165,29 @@ def test_update_reaches_the_cgroup() -> None:
         "$CTR task kill -s KILL upd; sleep 0.5; $CTR task rm upd; $CTR c rm upd; "
         "echo memory=$m pids=$p; [ \"$m\" = 50331648 ] && [ \"$p\" = 77 ]"
     )
+
+
+def test_containerd_restart_finds_the_shim_again() -> None:
+    """containerd killed and started again: it reconnects to our shim through the bundle's
+    `address` file, `ctr task ls` still shows the task running, and exec, kill and delete
+    work through the new connection."""
+    bindir = os.path.dirname(pyrunc_binary())
+    _harness_exec(
+        "set -u; "
+        "$CTR run $CTRD_RUNTIME_ARGS -d $CTRD_IMG rs1 sleep 1000 || exit 1; "
+        # (conf[i]g: the pattern must not match this script's own command line)
+        "old=$(pgrep -f \"containerd --config $CTRD_BASE/conf[i]g.toml\"); "
+        "[ -n \"$old\" ] || { echo no-containerd; exit 1; }; "
+        "kill -9 $old; sleep 0.5; "
+        f"( cd $CTRD_BASE/state && PATH={bindir}:$PATH exec containerd --config "
+        "$CTRD_BASE/config.toml >>$CTRD_BASE/restarted.log 2>&1 ) & new=$!; "
+        "for i in $(seq 100); do $CTR version >/dev/null 2>&1 && break; sleep 0.1; done; "
+        "rc=0; "
+        "$CTR task ls | grep -E '^rs1 .*RUNNING' || { echo not-listed; rc=1; }; "
+        "out=$($CTR task exec --exec-id e1 rs1 echo after-restart) ; "
+        "[ \"$out\" = after-restart ] || { echo exec-failed:$out; rc=1; }; "
+        "$CTR task kill -s KILL rs1; "
+        "for i in $(seq 50); do $CTR task ls | grep -q '^rs1 .*STOPPED' && break; sleep 0.1; done; "
+        "$CTR task rm rs1 || rc=1; $CTR c rm rs1 || rc=1; "
+        "kill -TERM $new; wait $new; exit $rc"
+    )
