@@ -12,7 +12,9 @@ M = Messages(
     os.path.join(_DIR, "containerd.pb"),
     [
         f"shim_v2.proto.{n}_pb2"
-        for n in ("types", "task", "events", "runc_options", "metrics", "runtimeoptions")
+        for n in (
+            "types", "task", "events", "runc_options", "metrics", "metrics_v2", "runtimeoptions"
+        )
     ]
     + ["google.protobuf.any_pb2", "google.protobuf.timestamp_pb2"],
 )
@@ -34,6 +36,7 @@ types = _Package("containerd.types")
 runc = _Package("containerd.runc.v1")
 runtimeoptions = _Package("runtimeoptions.v1")
 metrics = _Package("io.containerd.cgroups.v1")
+metrics_v2 = _Package("io.containerd.cgroups.v2")
 Any_ = M["google.protobuf.Any"]
 Timestamp = M["google.protobuf.Timestamp"]
 

@@ -70,7 +70,7 @@ class InProcess:
         from pyrunc import events
 
         st = S.load(self.root, cid)
-        return events.stats(st.get("cgroup") or {})
+        return _with_memory_events(events.stats(st.get("cgroup") or {}), st.get("cgroup") or {})
 
     def pids(self, cid: str) -> list[int]:
         from pyrunc.linux import cgroups
@@ -198,7 +198,23 @@ class Binary:
         from pyrunc import events
 
         _status, st = self.state(cid)
-        return events.stats(st["cgroup"])
+        return _with_memory_events(events.stats(st["cgroup"]), st["cgroup"])
+
+
+def _with_memory_events(stats: dict, paths: dict) -> dict:
+    """cgroup v2's memory.events counters, which containerd's v2 metrics carry."""
+    from pyrunc.linux.cgroups import is_v2_only
+
+    path = paths.get("unified")
+    if path and is_v2_only():
+        try:
+            with open(os.path.join(path, "memory.events")) as f:
+                stats["memory_events"] = {
+                    k: int(v) for k, v in (line.split() for line in f if line.strip())
+                }
+        except (OSError, ValueError):
+            pass
+    return stats
 
 
 def _wants_terminal(bundle: str) -> bool:

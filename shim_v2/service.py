@@ -412,9 +412,17 @@ class TaskService:
             pids = p.rt.pids(req.id)
         except RuntimeError_ as e:
             raise TTRPCError(codes.UNKNOWN, str(e)) from None
-        return T.PidsResponse(
-            processes=[types.types.ProcessInfo(pid=pid) for pid in pids]
-        ).SerializeToString()
+        from shim_v2.messages import Any_, runc
+
+        execs = {e.pid: eid for eid, e in p.execs.items() if e.pid}
+        procs = []
+        for pid in pids:
+            info = types.types.ProcessInfo(pid=pid)
+            if pid in execs:  # as containerd's shim: which exec a pid belongs to
+                d = runc.ProcessDetails(exec_id=execs[pid]).SerializeToString()
+                info.info.CopyFrom(Any_(type_url="containerd.runc.v1.ProcessDetails", value=d))
+            procs.append(info)
+        return T.PidsResponse(processes=procs).SerializeToString()
 
     def ResizePty(self, ctx: Context, data: bytes) -> bytes:
         req = T.ResizePtyRequest.FromString(data)
@@ -530,44 +538,77 @@ class TaskService:
             st = p.rt.stats(req.id)
         except (RuntimeError_, OSError) as e:
             raise TTRPCError(codes.NOT_FOUND, f"cgroup does not exist: {e}") from None
-        from shim_v2.messages import Any_ as Any
-        from shim_v2.messages import metrics as M
+        from pyrunc.linux.cgroups import is_v2_only
 
-        cpu, mem, pids = st.get("cpu") or {}, st.get("memory") or {}, st.get("pids") or {}
-        usage = cpu.get("usage") or {}
-        thr = cpu.get("throttling") or {}
-        raw = mem.get("raw") or {}
+        return T.StatsResponse(stats=metrics_any(st, is_v2_only())).SerializeToString()
 
-        def entry(d: dict | None) -> M.MemoryEntry:
-            d = d or {}
-            return M.MemoryEntry(
-                limit=d.get("limit", 0), usage=d.get("usage", 0), max=d.get("max", 0),
-                failcnt=d.get("failcnt", 0),
-            )
 
-        m = M.Metrics(
-            pids=M.PidsStat(current=pids.get("current", 0), limit=pids.get("limit", 0)),
-            cpu=M.CPUStat(
-                usage=M.CPUUsage(
-                    total=usage.get("total", 0), kernel=usage.get("kernel", 0),
-                    user=usage.get("user", 0), per_cpu=usage.get("percpu") or [],
-                ),
-                throttling=M.Throttle(
-                    periods=thr.get("periods", 0),
-                    throttled_periods=thr.get("throttledPeriods", 0),
-                    throttled_time=thr.get("throttledTime", 0),
-                ),
+def metrics_any(st: dict, v2: bool) -> object:
+    """runc's stats JSON (pyrunc.events.stats) as containerd's metrics: an Any of
+    io.containerd.cgroups.v1.Metrics, or of v2.Metrics on a cgroup v2 host."""
+    from shim_v2.messages import Any_, metrics, metrics_v2
+
+    cpu, mem, pids = st.get("cpu") or {}, st.get("memory") or {}, st.get("pids") or {}
+    usage = cpu.get("usage") or {}
+    thr = cpu.get("throttling") or {}
+    raw = mem.get("raw") or {}
+    if v2:
+        u, sw = mem.get("usage") or {}, mem.get("swap") or {}
+        ev = st.get("memory_events") or {}
+        m2 = metrics_v2.Metrics(
+            pids=metrics_v2.PidsStat(current=pids.get("current", 0), limit=pids.get("limit", 0)),
+            cpu=metrics_v2.CPUStat(
+                usage_usec=usage.get("total", 0) // 1000, user_usec=usage.get("user", 0) // 1000,
+                system_usec=usage.get("kernel", 0) // 1000, nr_periods=thr.get("periods", 0),
+                nr_throttled=thr.get("throttledPeriods", 0),
+                throttled_usec=thr.get("throttledTime", 0) // 1000,
             ),
-            memory=M.MemoryStat(
-                cache=mem.get("cache", 0), rss=raw.get("rss", 0),
-                rss_huge=raw.get("rss_huge", 0), mapped_file=raw.get("mapped_file", 0),
-                total_cache=raw.get("total_cache", 0), total_rss=raw.get("total_rss", 0),
-                usage=entry(mem.get("usage")), swap=entry(mem.get("swap")),
-                kernel=entry(mem.get("kernel")), kernel_tcp=entry(mem.get("kernelTCP")),
+            memory=metrics_v2.MemoryStat(
+                **{k: raw[k] for k in (
+                    "anon", "file", "kernel_stack", "slab", "sock", "shmem", "file_mapped",
+                    "file_dirty", "file_writeback", "anon_thp", "inactive_anon", "active_anon",
+                    "inactive_file", "active_file", "unevictable", "slab_reclaimable",
+                    "slab_unreclaimable", "pgfault", "pgmajfault",
+                ) if isinstance(raw.get(k), int)},
+                usage=u.get("usage", 0), usage_limit=u.get("limit", 0),
+                # runc reports swap as memory+swap (v1's meaning): containerd's v2 wants swap
+                swap_usage=max(0, sw.get("usage", 0) - u.get("usage", 0)),
+                swap_limit=sw.get("limit", 0),
+            ),
+            memory_events=metrics_v2.MemoryEvents(
+                **{k: ev[k] for k in ("low", "high", "max", "oom", "oom_kill") if k in ev}
             ),
         )
-        stats = Any(type_url="io.containerd.cgroups.v1.Metrics", value=m.SerializeToString())
-        return T.StatsResponse(stats=stats).SerializeToString()
+        return Any_(type_url="io.containerd.cgroups.v2.Metrics", value=m2.SerializeToString())
+
+    def entry(d: dict | None) -> object:
+        d = d or {}
+        return metrics.MemoryEntry(
+            limit=d.get("limit", 0), usage=d.get("usage", 0), max=d.get("max", 0),
+            failcnt=d.get("failcnt", 0),
+        )
+
+    m = metrics.Metrics(
+        pids=metrics.PidsStat(current=pids.get("current", 0), limit=pids.get("limit", 0)),
+        cpu=metrics.CPUStat(
+            usage=metrics.CPUUsage(
+                total=usage.get("total", 0), kernel=usage.get("kernel", 0),
+                user=usage.get("user", 0), per_cpu=usage.get("percpu") or [],
+            ),
+            throttling=metrics.Throttle(
+                periods=thr.get("periods", 0), throttled_periods=thr.get("throttledPeriods", 0),
+                throttled_time=thr.get("throttledTime", 0),
+            ),
+        ),
+        memory=metrics.MemoryStat(
+            cache=mem.get("cache", 0), rss=raw.get("rss", 0), rss_huge=raw.get("rss_huge", 0),
+            mapped_file=raw.get("mapped_file", 0), total_cache=raw.get("total_cache", 0),
+            total_rss=raw.get("total_rss", 0), usage=entry(mem.get("usage")),
+            swap=entry(mem.get("swap")), kernel=entry(mem.get("kernel")),
+            kernel_tcp=entry(mem.get("kernelTCP")),
+        ),
+    )
+    return Any_(type_url="io.containerd.cgroups.v1.Metrics", value=m.SerializeToString())
 
 
 OPTIONS_FILE = "pyrunc-shim-options.json"

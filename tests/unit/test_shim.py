@@ -131,3 +131,34 @@ def test_fast_message_classes_match_the_generated_ones() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str([b.hex() for b in build(messages, tm)])
+
+
+def test_metrics_v1_and_v2_from_runc_stats() -> None:
+    """Stats: runc's stats JSON as containerd's metrics types, field by field."""
+    from shim_v2.messages import metrics, metrics_v2
+    from shim_v2.service import metrics_any
+
+    st = {
+        "cpu": {"usage": {"total": 5_000_000, "kernel": 2_000_000, "user": 3_000_000,
+                          "percpu": [4_000_000, 1_000_000]},
+                "throttling": {"periods": 7, "throttledPeriods": 2, "throttledTime": 9000}},
+        "memory": {"cache": 11, "usage": {"usage": 4096, "limit": 8192, "max": 5000,
+                                          "failcnt": 1},
+                   "swap": {"usage": 6144, "limit": 16384}, "raw": {"rss": 12, "anon": 13}},
+        "pids": {"current": 3, "limit": 10},
+        "memory_events": {"oom": 1, "oom_kill": 1},
+    }
+    a = metrics_any(st, v2=False)
+    assert a.type_url == "io.containerd.cgroups.v1.Metrics"
+    m = metrics.Metrics.FromString(a.value)
+    assert (m.pids.current, m.pids.limit) == (3, 10)
+    assert list(m.cpu.usage.per_cpu) == [4_000_000, 1_000_000]
+    assert m.cpu.throttling.throttled_time == 9000
+    assert (m.memory.usage.usage, m.memory.usage.limit, m.memory.rss) == (4096, 8192, 12)
+    a = metrics_any(st, v2=True)
+    assert a.type_url == "io.containerd.cgroups.v2.Metrics"
+    m2 = metrics_v2.Metrics.FromString(a.value)
+    assert (m2.cpu.usage_usec, m2.cpu.user_usec, m2.cpu.throttled_usec) == (5000, 3000, 9)
+    assert (m2.memory.usage, m2.memory.usage_limit, m2.memory.anon) == (4096, 8192, 13)
+    assert m2.memory.swap_usage == 2048  # memory+swap minus memory
+    assert m2.memory_events.oom_kill == 1
