@@ -22,7 +22,8 @@ class Console:
             loop.add_reader(stdin_fd, self._input)
 
     def _output(self) -> None:
-        self._pump_out()
+        if self.master >= 0:
+            self._pump_out()
 
     def _pump_out(self) -> bool:
         """Copy what the pty holds; False once it is done for good (EIO: no slave left)."""
@@ -42,6 +43,8 @@ class Console:
             _write_all(self.out_fd, data)
 
     def _input(self) -> None:
+        if self.stdin_fd < 0 or self.master < 0:
+            return
         try:
             data = os.read(self.stdin_fd, 1 << 16)
         except BlockingIOError:

@@ -84,6 +84,7 @@ class Loop:
         self._timers: list[Timer] = []
         self._soon: list[Callable[[], None]] = []
         self._stopping = False
+        self.errors: list[Exception] = []
 
     # -- fds ------------------------------------------------------------------------------
 
@@ -147,17 +148,39 @@ class Loop:
                 timeout = due if timeout is None else min(timeout, due)
         events = self.sel.select(timeout) if self.sel.get_map() else _sleep(timeout)
         for key, mask in events:
-            for ev, cb in list(key.data.items()):
-                if mask & ev:
-                    cb()
+            for ev in (selectors.EVENT_READ, selectors.EVENT_WRITE):
+                if not mask & ev:
+                    continue
+                # an earlier callback of this batch may have unregistered (and closed) it
+                try:
+                    cb = self.sel.get_key(key.fd).data.get(ev)
+                except KeyError:
+                    cb = None
+                if cb is not None:
+                    self._call(cb)
         now = time.monotonic()
         while self._timers and self._timers[0].when <= now:
             t = heapq.heappop(self._timers)
             if not t.cancelled:
-                t.cb()
+                self._call(t.cb)
         soon, self._soon = self._soon, []
         for cb in soon:
+            self._call(cb)
+
+    def _call(self, cb: Callable[[], None]) -> None:
+        """One callback's failure is reported and contained: in a shim, the loop serves every
+        container of the group, and one bad fd must not take them all down. The failures
+        are kept in `errors` (the last 100) for tests and diagnostics."""
+        try:
             cb()
+        except Exception as e:  # noqa: BLE001
+            import sys
+            import traceback
+
+            self.errors.append(e)
+            del self.errors[:-100]
+            print("event loop: a callback failed:", file=sys.stderr)
+            traceback.print_exc()
 
     def run_forever(self) -> None:
         self._stopping = False

@@ -78,6 +78,7 @@ def env(tmp_path: os.PathLike) -> Iterator[Env]:
     yield e
     e.server.close()
     e.loop.close()
+    assert e.loop.errors == []  # no callback failed (the loop would only have logged it)
 
 
 def _send(env: Env, s: socket.socket, data: bytes) -> None:
@@ -303,6 +304,7 @@ def test_fuzz_garbage_on_one_connection(env: Env, garbage: list[bytes]) -> None:
             break
         env.pump(2)
         assert good.call_sync(SVC, "Echo", chunk) == chunk
+        assert env.loop.errors == []
     dec = frame.Decoder()
     while True:
         try:
@@ -319,3 +321,45 @@ def test_fuzz_garbage_on_one_connection(env: Env, garbage: list[bytes]) -> None:
     good.close()
     env.pump(4)
     assert env.server.conns == set()
+
+
+def test_a_callback_that_closes_another_ready_fd() -> None:
+    """Both pipes are readable in one select(); the first callback closes the second's fd.
+    The second callback must not run on the closed fd (the shim died of EBADF this way when
+    a process's exit closed its terminal's stdin FIFO in the same batch)."""
+    loop = Loop()
+    a_r, a_w = os.pipe()
+    b_r, b_w = os.pipe()
+    os.write(a_w, b"a")
+    os.write(b_w, b"b")
+    seen: list[bytes] = []
+
+    def on_a() -> None:
+        seen.append(os.read(a_r, 1))
+        loop.remove_reader(b_r)
+        os.close(b_r)
+        loop.remove_reader(a_r)
+
+    def on_b() -> None:
+        seen.append(os.read(b_r, 1))
+        loop.remove_reader(b_r)
+
+    loop.add_reader(a_r, on_a)
+    loop.add_reader(b_r, on_b)
+    loop.run_once(1.0)
+    # whichever ran first, nothing read a closed fd
+    assert loop.errors == []
+    assert seen in ([b"a"], [b"b", b"a"])
+    for fd in (a_r, a_w, b_w):
+        os.close(fd)
+    loop.close()
+
+
+def test_a_failing_callback_does_not_stop_the_loop() -> None:
+    loop = Loop()
+    ran: list[int] = []
+    loop.call_soon(lambda: 1 / 0)
+    loop.call_soon(lambda: ran.append(1))
+    loop.run_once(0)
+    assert ran == [1] and isinstance(loop.errors[0], ZeroDivisionError)
+    loop.close()
