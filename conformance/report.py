@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """conformance/RESULTS.md from what the runners left in conformance/results/.
 
-Reads runc-bats-{runc,pyrunc}.tsv (run-runc-bats.sh), containerd-{runc,pyrunc}.txt
+Reads runc-bats-{runc,pyrunc}.tsv (run-runc-bats.sh), containerd-*.txt
 (run-containerd.sh), clients-{runc,pyrunc}.txt (run-clients.sh) and spec-{pyrunc,runc}.json
 (run-spec.sh); a suite whose files are missing is reported as not run. Stdlib only, so it runs
 with any python3.
@@ -102,8 +102,12 @@ def containerd_section() -> list[str]:
     lines = ["## containerd 1.6 with ctr", ""]
     found = False
     rows = []
-    for r, label in (("runc", "runc v2 shim + runc"), ("pyrunc", "runc v2 shim + pyrunc "
-                                                                 "(BinaryName)")):
+    for r, label in (
+        ("runc", "runc v2 shim + runc"),
+        ("pyrunc", "runc v2 shim + pyrunc (BinaryName)"),
+        ("pyrunc-shim", "containerd-shim-pyrunc-v2, pyrunc in-process"),
+        ("pyrunc-shim-runc", "containerd-shim-pyrunc-v2 + runc (BinaryName, no CRI check)"),
+    ):
         p = os.path.join(RES, f"containerd-{r}.txt")
         if not os.path.exists(p):
             continue
@@ -119,8 +123,8 @@ def containerd_section() -> list[str]:
         return lines + ["not run (conformance/run-containerd.sh)", ""]
     lines += [
         f"A private containerd ({first_line('containerd', '--version')}), run {stamp} with "
-        "`conformance/run-containerd.sh`. Our own shim (`io.containerd.pyrunc.v2`) is a later "
-        "issue.",
+        "`conformance/run-containerd.sh`: containerd's runc shim, then our own shim "
+        "(`io.containerd.pyrunc.v2`).",
         "",
         "| runtime | checks passed | failed |",
         "|---|---|---|",

@@ -1,8 +1,8 @@
 #!/bin/bash
 # containerd 1.6 (Debian's package, a private instance) driven with ctr: the stock runc v2 shim
-# with runc, then the same shim with BinaryName=pyrunc. Writes
-# conformance/results/containerd-{runc,pyrunc}.txt ("PASS/FAIL name: detail" lines).
-# Our own shim (io.containerd.pyrunc.v2) joins this list when it exists (a later issue).
+# with runc, the same shim with BinaryName=pyrunc, then our own shim (io.containerd.pyrunc.v2)
+# with pyrunc in-process and with BinaryName=runc. Writes conformance/results/containerd-
+# {runc,pyrunc,pyrunc-shim,pyrunc-shim-runc}.txt ("PASS/FAIL name: detail" lines).
 # usage: conformance/run-containerd.sh   (as root; env PYRUNC as for run-runc-bats.sh)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,4 +13,12 @@ command -v containerd >/dev/null || { apt-get update -qq && apt-get install -y -
 mkdir -p "$here/results"
 "$here/harness/containerd.sh" runc >"$here/results/containerd-runc.txt" 2>&1 || true
 "$here/harness/containerd.sh" "runc:$pyrunc" >"$here/results/containerd-pyrunc.txt" 2>&1 || true
-tail -n1 "$here/results/containerd-runc.txt" "$here/results/containerd-pyrunc.txt"
+bindir=$(dirname "$pyrunc")  # containerd-shim-pyrunc-v2 is installed beside pyrunc
+"$here/harness/containerd.sh" --path "$bindir" shim:pyrunc \
+	>"$here/results/containerd-pyrunc-shim.txt" 2>&1 || true
+opts=$(mktemp --suffix=.toml)
+printf 'BinaryName = "%s"\n' "$(command -v runc)" >"$opts"
+"$here/harness/containerd.sh" --no-cri --run-arg "--runtime-config-path=$opts" --path "$bindir" \
+	shim:pyrunc >"$here/results/containerd-pyrunc-shim-runc.txt" 2>&1 || true
+rm -f "$opts"
+tail -n1 "$here"/results/containerd-*.txt

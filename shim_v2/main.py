@@ -209,6 +209,9 @@ def daemon(opts: dict[str, str], options: bytes = b"") -> int:
         os.close(fd)
     except OSError:
         pass
+    # the first container's bundle is gone when that container is, while a grouped shim
+    # serves on: every path from here on is absolute
+    os.chdir("/")
     ns = opts.get("namespace", "")
     loop = Loop()
     pub = Publisher(loop, os.environ.get("TTRPC_ADDRESS", ""), ns)

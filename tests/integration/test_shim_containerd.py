@@ -191,3 +191,23 @@ def test_containerd_restart_finds_the_shim_again() -> None:
         "$CTR task rm rs1 || rc=1; $CTR c rm rs1 || rc=1; "
         "kill -TERM $new; wait $new; exit $rc"
     )
+
+
+def test_a_group_outlives_its_first_container() -> None:
+    """The shim starts in the first container's bundle, which containerd removes with that
+    container: the group's shim must go on serving (a new container, exec, delete)."""
+    _harness_exec(
+        "set -u; a='--annotation io.containerd.runc.v2.group=keep'; "
+        "$CTR run $CTRD_RUNTIME_ARGS $a -d $CTRD_IMG k1 sleep 1000 || exit 1; "
+        "$CTR run $CTRD_RUNTIME_ARGS $a -d $CTRD_IMG k2 sleep 1000 || exit 1; "
+        "$CTR task kill -s KILL k1; sleep 0.5; $CTR task rm k1 && $CTR c rm k1 || exit 1; "
+        "$CTR run $CTRD_RUNTIME_ARGS $a -d $CTRD_IMG k3 sleep 1000 || { echo k3; exit 1; }; "
+        "out=$($CTR task exec --exec-id e k3 echo still-serving); rc=0; "
+        "[ \"$out\" = still-serving ] || { echo exec:$out; rc=1; }; "
+        "p2=$($CTR task ls | awk '$1==\"k2\"{print $2}'); "
+        "p3=$($CTR task ls | awk '$1==\"k3\"{print $2}'); "
+        "[ \"$(awk '/^PPid/{print $2}' /proc/$p2/status)\" = "
+        "\"$(awk '/^PPid/{print $2}' /proc/$p3/status)\" ] || { echo other-shim; rc=1; }; "
+        "for c in k2 k3; do $CTR task kill -s KILL $c; done; sleep 0.5; "
+        "for c in k2 k3; do $CTR task rm $c; $CTR c rm $c; done; exit $rc"
+    )
