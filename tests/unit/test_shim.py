@@ -162,3 +162,50 @@ def test_metrics_v1_and_v2_from_runc_stats() -> None:
     assert (m2.memory.usage, m2.memory.usage_limit, m2.memory.anon) == (4096, 8192, 13)
     assert m2.memory.swap_usage == 2048  # memory+swap minus memory
     assert m2.memory_events.oom_kill == 1
+
+
+def _launcher() -> str:
+    import sys
+
+    path = os.path.join(os.path.dirname(sys.executable), "containerd-shim-pyrunc-v2")
+    if not os.path.exists(path) or open(path, "rb").read(4) != b"\x7fELF":
+        pytest.skip("the compiled launcher is not installed (no C compiler at install time)")
+    return path
+
+
+def test_launcher_answers_delete_itself_when_nothing_is_left(tmp_path: Path) -> None:
+    """containerd runs `shim delete` after every disconnect: with no pyrunc state, no saved
+    runtime options and no rootfs mount, the C launcher answers without starting Python.
+    Its bytes decode as protobuf's DeleteResponse, exit status 137, exited_at now."""
+    import subprocess
+    import time
+
+    from shim_v2.messages import T
+
+    (tmp_path / "rootfs").mkdir()
+    t0 = time.time()
+    p = subprocess.run(
+        [_launcher(), "-namespace", "no-such-ns", "-id", "nothing", "-bundle", str(tmp_path),
+         "delete"], capture_output=True, timeout=10,
+    )
+    assert p.returncode == 0 and p.stderr == b""
+    r = T.DeleteResponse.FromString(p.stdout)
+    assert r.exit_status == 137 and r.pid == 0
+    assert abs(r.exited_at.seconds - t0) < 5
+
+
+def test_launcher_hands_leftovers_to_python(tmp_path: Path) -> None:
+    """A bundle with saved runtime-binary options is not "nothing left": the Python side runs
+    (here it reports the missing binary on stderr) and still answers containerd."""
+    import subprocess
+
+    from shim_v2.messages import T
+
+    (tmp_path / "pyrunc-shim-options.json").write_text('{"BinaryName": "/nonexistent/runc"}')
+    p = subprocess.run(
+        [_launcher(), "-namespace", "no-such-ns", "-id", "left", "-bundle", str(tmp_path),
+         "delete"], capture_output=True, timeout=30,
+    )
+    assert p.returncode == 0
+    assert b"delete left:" in p.stderr
+    assert T.DeleteResponse.FromString(p.stdout).exit_status == 137
