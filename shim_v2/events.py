@@ -14,7 +14,7 @@ from collections import deque
 from google.protobuf.message import Message
 
 from shim_v2.messages import Any_ as Any
-from shim_v2.messages import Timestamp, ev
+from shim_v2.messages import Timestamp, ev, timestamp
 from shim_v2.ttrpc import Client, Future, Loop, TTRPCError
 
 SERVICE = "containerd.services.events.ttrpc.v1.Events"
@@ -22,9 +22,7 @@ RETRIES = 5
 
 
 def now() -> Timestamp:  # type: ignore[valid-type]
-    ts = Timestamp()
-    ts.FromNanoseconds(time.time_ns())
-    return ts
+    return timestamp(time.time_ns())
 
 
 def pack(msg: Message) -> Any:

@@ -192,6 +192,10 @@ def delete_response(pid: int, exit_status: int, exited_ns: int) -> bytes:
 
 
 def daemon(opts: dict[str, str], options: bytes = b"") -> int:
+    # first, before any message class: the daemon's start is on every container's path
+    from shim_v2.ttrpc import pbload
+
+    pbload.without_wkt_helpers()
     import signal
     import socket
 

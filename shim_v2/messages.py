@@ -40,5 +40,12 @@ metrics_v2 = _Package("io.containerd.cgroups.v2")
 Any_ = M["google.protobuf.Any"]
 Timestamp = M["google.protobuf.Timestamp"]
 
+
+def timestamp(ns: int) -> object:
+    """A Timestamp from nanoseconds since the epoch, set field by field (the classes pbload
+    makes carry no well-known-type helpers such as FromNanoseconds)."""
+    secs, nanos = divmod(ns, 1_000_000_000)
+    return Timestamp(seconds=secs, nanos=nanos)
+
 # containerd.v1.types.Status
 UNKNOWN, CREATED, RUNNING, STOPPED, PAUSED, PAUSING = range(6)

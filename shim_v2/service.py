@@ -12,12 +12,11 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 from shim_v2 import messages as types
 from shim_v2.console import Console
 from shim_v2.events import Publisher
-from shim_v2.messages import T, Timestamp, ev
+from shim_v2.messages import T, Timestamp, ev, timestamp
 from shim_v2.runtime import Error as RuntimeError_
 from shim_v2.runtime import InProcess
 from shim_v2.stdio import Stdio
@@ -28,9 +27,7 @@ SERVICE = "containerd.task.v2.Task"
 
 
 def _ts(ns: int) -> Timestamp:  # type: ignore[valid-type]
-    t = Timestamp()
-    t.FromNanoseconds(ns)
-    return t
+    return timestamp(ns)
 
 
 class Process:
@@ -41,7 +38,7 @@ class Process:
         self.exec_id = exec_id
         self.spec: dict = {}  # an exec's OCI process
         self.execs: dict[str, Process] = {}  # the init's
-        self.rt: Any = None  # the container's runtime (InProcess or Binary)
+        self.rt: object = None  # the container's runtime (InProcess or Binary)
         self.bundle = bundle
         self.stdio = stdio
         self.terminal = terminal
@@ -284,7 +281,7 @@ class TaskService:
         if status is not None:
             self.exited(p.pid, status)
 
-    def _runtime(self, opts: dict) -> Any:
+    def _runtime(self, opts: dict) -> object:
         binary = opts.get("BinaryName")
         if not binary:
             return self.inproc

@@ -45,10 +45,9 @@ def test_group_key_precedence(tmp_path: Path) -> None:
     "pid,status,ns", [(0, 0, 0), (1234, 137, 1_764_750_000_123_456_789), (1, 0, 5 * 10**9)]
 )
 def test_hand_encoded_delete_response_is_protobufs(pid: int, status: int, ns: int) -> None:
-    from shim_v2.messages import T
+    from shim_v2.messages import T, timestamp
 
-    m = T.DeleteResponse(pid=pid, exit_status=status)
-    m.exited_at.FromNanoseconds(ns)
+    m = T.DeleteResponse(pid=pid, exit_status=status, exited_at=timestamp(ns))
     assert main.delete_response(pid, status, ns) == m.SerializeToString()
 
 
@@ -111,8 +110,7 @@ def test_fast_message_classes_match_the_generated_ones() -> None:
         assert messages.M.fast and tm.M.fast
 
     def build(m: object, t: object) -> list[bytes]:
-        ts = m.Timestamp()
-        ts.FromNanoseconds(1_764_750_000_123_456_789)
+        ts = m.timestamp(1_764_750_000_123_456_789)
         exit_ = m.ev.TaskExit(container_id="c", id="e", pid=7, exit_status=137, exited_at=ts)
         req = m.T.CreateTaskRequest(id="c", bundle="/b", terminal=True, stdout="/f")
         req.rootfs.append(m.types.Mount(type="overlay", source="overlay", options=["ro"]))
