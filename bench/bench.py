@@ -245,6 +245,23 @@ def containerd(runs: int, pyrunc: str) -> dict:
     return out
 
 
+def shim_latency(pyrunc: str, runs: int) -> dict:
+    """`ctr run --rm IMAGE ID true`, containerd's runc shim and ours alternating run by run in
+    one containerd (bench/shim-latency.sh): medians in ms."""
+    script = os.path.join(REPO, "conformance", "harness", "containerd.sh")
+    p = subprocess.run(
+        [script, "--only", "none", "--no-cri", "--path", os.path.dirname(pyrunc),
+         "--exec", os.path.join(HERE, "shim-latency.sh"), "shim:pyrunc"],
+        capture_output=True, text=True, env=dict(os.environ, SHIM_BENCH_N=str(runs)),
+    )
+    got: dict[str, list[float]] = {}
+    for name, us in re.findall(r"^(runc|pyrunc-shim) ms=(\d+)e-3$", p.stdout + p.stderr, re.M):
+        got.setdefault(name, []).append(int(us) / 1000)
+    if p.returncode != 0 or len(got) != 2:
+        return {"error": (p.stdout + p.stderr).strip().splitlines()[-1:]}
+    return {n: round(statistics.median(v), 1) for n, v in got.items()}
+
+
 def shim_groups(pyrunc: str) -> dict:
     """RSS of one shim holding 1, 10 and 50 containers of one group (bench/shim-group.sh in
     the harness), containerd's runc shim and ours."""
@@ -399,6 +416,7 @@ def main() -> None:
         if a.containerd:
             result["containerd"] = containerd(a.containerd, a.pyrunc)
             result["shim_rss_mib_by_group_size"] = shim_groups(a.pyrunc)
+            result["ctr_run_rm_alternating_ms"] = shim_latency(a.pyrunc, a.containerd)
         result["image"] = "not measured yet: pyctr (unpack, pull) is a later issue"
         result["ratios_to_runc"] = {
             "latency cold": ratios(result["latency_ms"]["cold"]),
@@ -416,6 +434,8 @@ def main() -> None:
             print("\ncontainerd:", json.dumps(result["containerd"]))
             print("shim RSS (MiB) with 1/10/50 containers in one group:",
                   json.dumps(result["shim_rss_mib_by_group_size"]))
+            print("ctr run --rm, runc shim and ours alternating (median ms):",
+                  json.dumps(result["ctr_run_rm_alternating_ms"]))
         os.makedirs(a.out, exist_ok=True)
         with open(os.path.join(a.out, "bench.json"), "w") as f:
             json.dump(result, f, indent=1)

@@ -211,3 +211,19 @@ def test_a_group_outlives_its_first_container() -> None:
         "for c in k2 k3; do $CTR task kill -s KILL $c; done; sleep 0.5; "
         "for c in k2 k3; do $CTR task rm $c; $CTR c rm $c; done; exit $rc"
     )
+
+
+def test_kill_all_reaches_every_process() -> None:
+    """Kill with all=true (ctr task kill --all): every process of the container gets the
+    signal, not just the init (here an exec'd sleeper and the init's background child)."""
+    _harness_exec(
+        "set -u; " + _ALIVE
+        + "$CTR run $CTRD_RUNTIME_ARGS -d $CTRD_IMG ka sh -c 'sleep 1000 & exec sleep 1001' "
+        "|| exit 1; $CTR task exec -d --exec-id x ka sleep 1002 || exit 1; sleep 0.3; "
+        "pids=$($CTR task ps ka | awk 'NR>1{print $1}'); n=$(echo $pids | wc -w); "
+        "[ $n -eq 3 ] || { echo procs=$n; exit 1; }; "
+        "$CTR task kill --all -s KILL ka || exit 1; "
+        "for i in $(seq 50); do left=0; for p in $pids; do alive $p && left=1; done; "
+        "[ $left = 0 ] && break; sleep 0.1; done; "
+        "$CTR task rm ka; $CTR c rm ka; [ $left = 0 ] || { echo survivors; exit 1; }"
+    )
