@@ -227,3 +227,15 @@ def test_kill_all_reaches_every_process() -> None:
         "[ $left = 0 ] && break; sleep 0.1; done; "
         "$CTR task rm ka; $CTR c rm ka; [ $left = 0 ] || { echo survivors; exit 1; }"
     )
+
+
+def test_exec_with_a_terminal() -> None:
+    """ctr task exec -t (under script(1) for a controlling terminal): the exec'd process gets
+    a pts of its own through our shim's console handling, and its exit status comes back."""
+    _harness_exec(
+        "set -u; $CTR run $CTRD_RUNTIME_ARGS -d $CTRD_IMG et sleep 100 || exit 1; "
+        "out=$(script -qefc \"$CTR task exec -t --exec-id t1 et sh -c 'tty; exit 4'\" "
+        "/dev/null 2>&1); rc=$?; echo \"out=$out rc=$rc\"; "
+        "$CTR task kill -s KILL et; sleep 0.5; $CTR task rm et; $CTR c rm et; "
+        "echo \"$out\" | grep -q /dev/pts/ && [ $rc = 4 ]"
+    )
