@@ -207,3 +207,28 @@ def test_launcher_hands_leftovers_to_python(tmp_path: Path) -> None:
     assert p.returncode == 0
     assert b"delete left:" in p.stderr
     assert T.DeleteResponse.FromString(p.stdout).exit_status == 137
+
+
+def test_daemon_imports_only_what_it_uses() -> None:
+    """The shim's daemon starts on every ungrouped container's critical path: it must not
+    pull in asyncio, json, re, typing or protobuf's well-known-type helpers (datetime)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from shim_v2.ttrpc import pbload\n"
+        "pbload.without_wkt_helpers()\n"
+        "import shim_v2.main, shim_v2.service, shim_v2.events, shim_v2.runtime\n"
+        "from shim_v2 import messages\n"
+        "messages.T.CreateTaskRequest; messages.timestamp(1)\n"
+        "bad = {'asyncio', 'json', 're', 'typing', 'datetime', 'ssl', 'subprocess'}\n"
+        "print(sorted(bad & set(sys.modules)), messages.M.fast)\n"
+    )
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    p = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", f"import sys; sys.path[:0] = {site!r}\n" + code],
+        capture_output=True, text=True,
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[] True", p.stdout
