@@ -34,6 +34,7 @@ from collections.abc import Iterator
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 INNER = "PYRUNC_BENCH_INNER"
+HARNESS = os.path.join(REPO, "conformance", "harness", "containerd.sh")  # private containerd
 
 
 def make_bundle(
@@ -219,7 +220,6 @@ def containerd(runs: int, pyrunc: str) -> dict:
     """`ctr run --rm` latency and the shim's RSS with one container, through containerd 1.6:
     its runc shim driving runc, the same shim driving pyrunc (BinaryName), and our own shim
     (containerd-shim-pyrunc-v2, pyrunc in-process): the harness's --bench."""
-    script = os.path.join(REPO, "conformance", "harness", "containerd.sh")
     bindir = os.path.dirname(pyrunc)
     out: dict = {}
     for name, spec in (
@@ -228,7 +228,7 @@ def containerd(runs: int, pyrunc: str) -> dict:
         ("pyrunc-shim", ["--path", bindir, "shim:pyrunc"]),
     ):
         p = subprocess.run(
-            [script, "--only", "echo", "--no-cri", "--bench", str(runs), *spec],
+            [HARNESS, "--only", "echo", "--no-cri", "--bench", str(runs), *spec],
             capture_output=True,
             text=True,
         )
@@ -248,9 +248,8 @@ def containerd(runs: int, pyrunc: str) -> dict:
 def shim_latency(pyrunc: str, runs: int) -> dict:
     """`ctr run --rm IMAGE ID true`, containerd's runc shim and ours alternating run by run in
     one containerd (bench/shim-latency.sh): medians in ms."""
-    script = os.path.join(REPO, "conformance", "harness", "containerd.sh")
     p = subprocess.run(
-        [script, "--only", "none", "--no-cri", "--path", os.path.dirname(pyrunc),
+        [HARNESS, "--only", "none", "--no-cri", "--path", os.path.dirname(pyrunc),
          "--exec", os.path.join(HERE, "shim-latency.sh"), "shim:pyrunc"],
         capture_output=True, text=True, env=dict(os.environ, SHIM_BENCH_N=str(runs)),
     )
@@ -265,13 +264,12 @@ def shim_latency(pyrunc: str, runs: int) -> dict:
 def shim_groups(pyrunc: str) -> dict:
     """RSS of one shim holding 1, 10 and 50 containers of one group (bench/shim-group.sh in
     the harness), containerd's runc shim and ours."""
-    script = os.path.join(REPO, "conformance", "harness", "containerd.sh")
     group = os.path.join(HERE, "shim-group.sh")
     out: dict = {}
     for name, spec in (("runc", ["runc"]),
                        ("pyrunc-shim", ["--path", os.path.dirname(pyrunc), "shim:pyrunc"])):
         p = subprocess.run(
-            [script, "--only", "none", "--no-cri", "--exec", group, *spec],
+            [HARNESS, "--only", "none", "--no-cri", "--exec", group, *spec],
             capture_output=True, text=True,
         )
         text = p.stdout + p.stderr

@@ -113,7 +113,7 @@ def stats_v2(path: str) -> dict:
     }
 
 
-def _oom_kills_v2(path: str) -> int:
+def oom_kills_v2(path: str) -> int:
     return _kv(read_text(f"{path}/memory.events")).get("oom_kill", 0)
 
 
@@ -175,7 +175,7 @@ def _event(kind: str, cid: str, data: dict | None = None) -> str:
     return fastjson.dumps(ev) + "\n"
 
 
-def _oom_eventfd(paths: dict[str, str]) -> int:
+def oom_eventfd(paths: dict[str, str]) -> int:
     mem = controller_path(paths, "memory")
     if not mem:
         return -1
@@ -209,8 +209,8 @@ def run(root: str, cid: str, interval: str, once: bool) -> int:
     gc.enable()  # the launcher turned it off for the short start; this loop runs until stopped
     v2 = is_v2_only() and paths.get("unified")
     # v1 signals an OOM through an eventfd; v2 counts them in memory.events (polled here)
-    efd = -1 if v2 else _oom_eventfd(paths)
-    ooms = _oom_kills_v2(v2) if v2 else 0
+    efd = -1 if v2 else oom_eventfd(paths)
+    ooms = oom_kills_v2(v2) if v2 else 0
     import select
 
     next_stats = time.monotonic()
@@ -228,7 +228,7 @@ def run(root: str, cid: str, interval: str, once: bool) -> int:
             os.eventfd_read(efd)
             out.write(_event("oom", cid))
             out.flush()
-        if v2 and _oom_kills_v2(v2) > ooms:
-            ooms = _oom_kills_v2(v2)
+        if v2 and oom_kills_v2(v2) > ooms:
+            ooms = oom_kills_v2(v2)
             out.write(_event("oom", cid))
             out.flush()

@@ -13,6 +13,10 @@ from pyrunc import fastjson
 from pyrunc import state as S
 from pyrunc.errors import RuntimeErr
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 # flag -> (section, key, kind)
@@ -130,7 +134,7 @@ def update(root: str, cid: str, o: dict) -> None:
         apply(root, cid, lambda: _from_flags(o))
 
 
-def apply(root: str, cid: str, changes_of: object) -> None:
+def apply(root: str, cid: str, changes_of: Callable[[], dict]) -> None:
     """Merge changes into the container's resources and write them to its cgroups; the
     library entry (the shim's Update passes changes_from(its LinuxResources JSON)).
     changes_of is called once the container is known to be running."""
@@ -140,7 +144,7 @@ def apply(root: str, cid: str, changes_of: object) -> None:
         st = S.load(root, cid)
         if S.status(root, st) == "stopped":
             raise RuntimeErr("container not running")
-        changes = changes_of() if callable(changes_of) else changes_of
+        changes = changes_of()
         mem = changes.get("memory", {})
         kmem = [mem.pop("kernel", 0), mem.pop("kernelTCP", 0)]  # obsolete: ignored, as runc
         if any(kmem):

@@ -12,7 +12,7 @@ VERSION = "0.1.0"
 SOCKET_DIR = "/run/containerd/s"  # hard-coded by containerd's own shims too
 DEFAULT_ROOT = "/run/containerd/pyrunc"  # pyrunc's --root; /<namespace> is appended
 FLAGS_WITH_VALUE = {
-    "namespace", "address", "publish-binary", "id", "bundle", "socket", "fd", "root",
+    "namespace", "address", "publish-binary", "id", "bundle", "socket",
 }
 
 
@@ -281,12 +281,8 @@ def main(argv: list[str]) -> int:
         return cmd_start(opts)
     if action == "delete":
         return cmd_delete(opts)
-    if action == "":
-        if "fd" not in opts:
-            print("shim: no action given (start, delete) and no -fd to serve", file=sys.stderr)
-            return 2
-        return daemon(opts, bytes.fromhex(os.environ.get("PYRUNC_SHIM_OPTIONS", "")))
-    print(f"shim: unknown action {action!r}", file=sys.stderr)
+    # (the daemon is not an action: `start` forks into it)
+    print(f"shim: unknown action {action!r} (start, delete)", file=sys.stderr)
     return 2
 
 

@@ -127,16 +127,23 @@ class Binary:
         no_pivot: bool = False, no_new_keyring: bool = False,
     ) -> tuple[int, int]:
         self.bundles[cid] = bundle
-        pidfile = os.path.join(bundle, "init.pid")
-        args = ["create", "--bundle", bundle, "--pid-file", pidfile]
+        args = ["create", "--bundle", bundle]
         if no_pivot:
             args.append("--no-pivot")
         if no_new_keyring:
             args.append("--no-new-keyring")
-        with _ConsoleSocket(_wants_terminal(bundle)) as cs:
+        return self._detached(cid, args, os.path.join(bundle, "init.pid"),
+                              _wants_terminal(bundle), stdio)
+
+    def _detached(
+        self, cid: str, args: list[str], pidfile: str, terminal: bool,
+        stdio: tuple[int, int, int],
+    ) -> tuple[int, int]:
+        """create / exec --detach: (the process's pid from pidfile, the pty master or -1)."""
+        with _ConsoleSocket(terminal) as cs:
             if cs.path:
-                args += ["--console-socket", cs.path]
-            self._run(cid, [*args, cid], stdio=stdio)
+                args = [*args, "--console-socket", cs.path]
+            self._run(cid, [*args, "--pid-file", pidfile, cid], stdio=stdio)
             master = cs.receive()
         with open(pidfile) as f:
             return int(f.read().strip()), master
@@ -153,14 +160,8 @@ class Binary:
             pf, pidfile = os.path.join(tmp, "process.json"), os.path.join(tmp, "exec.pid")
             with open(pf, "w") as f:
                 f.write(fastjson.dumps(proc))
-            args = ["exec", "--process", pf, "--detach", "--pid-file", pidfile]
-            with _ConsoleSocket(bool(proc.get("terminal"))) as cs:
-                if cs.path:
-                    args += ["--console-socket", cs.path]
-                self._run(cid, [*args, cid], stdio=stdio)
-                master = cs.receive()
-            with open(pidfile) as f:
-                return int(f.read().strip()), master
+            return self._detached(cid, ["exec", "--process", pf, "--detach"], pidfile,
+                                  bool(proc.get("terminal")), stdio)
 
     def kill(self, cid: str, sig: int, all_: bool = False) -> None:
         self._run(cid, ["kill", *(["--all"] if all_ else []), cid, str(sig)])
@@ -169,7 +170,7 @@ class Binary:
         try:
             self._run(cid, ["delete", *(["--force"] if force else []), cid])
         except RuntimeErr as e:
-            if "does not exist" not in str(e) and "not exist" not in str(e):
+            if "not exist" not in str(e):
                 raise
         self.bundles.pop(cid, None)
 
@@ -178,9 +179,10 @@ class Binary:
 
     def state(self, cid: str) -> tuple[str, dict]:
         from pyrunc import fastjson
+        from pyrunc.linux import cgroups
 
         st = fastjson.loads(self._run(cid, ["state", cid]))
-        st["cgroup"] = _cgroups_of(st.get("pid", 0))
+        st["cgroup"] = cgroups.paths_of(st.get("pid", 0))
         return st.get("status", "unknown"), st
 
     def update(self, cid: str, resources: dict) -> None:
@@ -245,33 +247,6 @@ def _last_error(log: str) -> str:
     except OSError:
         pass
     return msg
-
-
-def _cgroups_of(pid: int) -> dict[str, str]:
-    """The directory of pid's cgroup in every hierarchy (for stats and OOM events of a
-    container whose state is the other runtime's)."""
-    from pyrunc.linux import cgroups
-
-    if not pid:
-        return {}
-    try:
-        with open(f"/proc/{pid}/cgroup") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return {}
-    own: dict[str, str] = {}
-    for line in lines:
-        _h, ctrls, path = line.split(":", 2)
-        own[ctrls or cgroups.UNIFIED] = path
-    out = {}
-    for key, (mnt, root) in cgroups.hierarchies().items():
-        path = own.get(key)
-        if path is None:
-            continue
-        if root != "/" and (path + "/").startswith(root + "/"):
-            path = path[len(root) :]
-        out[key] = os.path.normpath(mnt + "/" + path.lstrip("/"))
-    return out
 
 
 class _ConsoleSocket:

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from shim_v2 import messages as types
+from shim_v2 import messages
 from shim_v2.console import Console
 from shim_v2.events import Publisher
 from shim_v2.messages import T, Timestamp, ev, timestamp
@@ -215,13 +215,13 @@ class TaskService:
         loop = self.pub.loop
         if is_v2_only() and paths.get("unified"):
             path = paths["unified"]
-            seen = [E._oom_kills_v2(path)]
+            seen = [E.oom_kills_v2(path)]
 
             def poll() -> None:
                 if p.cid not in self.procs or p.oom_timer is None:
                     return
                 try:
-                    n = E._oom_kills_v2(path)
+                    n = E.oom_kills_v2(path)
                 except OSError:
                     return
                 if n > seen[0]:
@@ -231,7 +231,7 @@ class TaskService:
 
             p.oom_timer = loop.call_later(0.5, poll)
             return
-        efd = E._oom_eventfd(paths)
+        efd = E.oom_eventfd(paths)
         if efd < 0:
             return
         p.oom_fd = efd
@@ -343,18 +343,18 @@ class TaskService:
         req = T.StateRequest.FromString(data)
         p = self._proc(req.id, req.exec_id)
         if p.exited:
-            status = types.STOPPED
+            status = messages.STOPPED
         elif req.exec_id:
-            status = types.RUNNING if p.started else types.CREATED
+            status = messages.RUNNING if p.started else messages.CREATED
         else:
             try:
                 st, _ = p.rt.state(req.id)
             except RuntimeError_:
                 st = "stopped"
             status = {
-                "created": types.CREATED, "running": types.RUNNING, "paused": types.PAUSED,
-                "pausing": types.PAUSING, "stopped": types.STOPPED,
-            }.get(st, types.UNKNOWN)
+                "created": messages.CREATED, "running": messages.RUNNING, "paused": messages.PAUSED,
+                "pausing": messages.PAUSING, "stopped": messages.STOPPED,
+            }.get(st, messages.UNKNOWN)
         stdin, stdout, stderr = p.stdio.paths
         return T.StateResponse(
             id=req.exec_id or req.id, bundle=p.bundle, pid=p.pid, status=status, stdin=stdin,
@@ -414,7 +414,7 @@ class TaskService:
         execs = {e.pid: eid for eid, e in p.execs.items() if e.pid}
         procs = []
         for pid in pids:
-            info = types.types.ProcessInfo(pid=pid)
+            info = messages.types.ProcessInfo(pid=pid)
             if pid in execs:  # as containerd's shim: which exec a pid belongs to
                 d = runc.ProcessDetails(exec_id=execs[pid]).SerializeToString()
                 info.info.CopyFrom(Any_(type_url="containerd.runc.v1.ProcessDetails", value=d))

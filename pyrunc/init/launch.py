@@ -189,8 +189,7 @@ def _enter_pidns_for_child(plan: Plan) -> int:
 def _join_cgroup(launch: Launch, rd: object, w: int) -> None:
     """Move the init into the container's cgroup while it builds its rootfs (it waits for this
     "go" only where membership starts to matter)."""
-    plan = launch.plan
-    rest = launch.self_join.rest if launch.self_join else plan.cgroup_paths
+    rest = launch.self_join.rest  # (set by start before the fork)
     if rest:
         try:
             cgroups.join(rest, launch.pid)

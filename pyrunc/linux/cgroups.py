@@ -23,10 +23,11 @@ if TYPE_CHECKING:
 UNIFIED = "unified"
 
 
-def _own() -> dict[str, str]:
-    """The runtime's own cgroup per controller (and name=...) key, from /proc/self/cgroup."""
+def _own(pid: int | str = "self") -> dict[str, str]:
+    """A process's cgroup per controller (and name=...) key, from /proc/<pid>/cgroup (ours by
+    default)."""
     out = {}
-    with open("/proc/self/cgroup", "rb") as f:
+    with open(f"/proc/{pid}/cgroup", "rb") as f:
         for line in f.read().decode().splitlines():
             _hid, ctrls, path = line.split(":", 2)
             if not ctrls:
@@ -100,11 +101,31 @@ def paths_for(cgroups_path: str | None, cid: str) -> dict[str, str]:
         else:
             first = key.split(",")[0]
             inner = os.path.join(own.get(key, own.get(first, "/")), rel)
-        # the mount may expose only part of the tree (its root)
-        if root != "/" and (inner + "/").startswith(root + "/"):
-            inner = inner[len(root) :]
-        out[key] = os.path.normpath(mnt + "/" + inner.lstrip("/"))
+        out[key] = _in_mount(mnt, root, inner)
     return out
+
+
+def paths_of(pid: int) -> dict[str, str]:
+    """Absolute directory of pid's cgroup in every hierarchy ({} once it is gone): the
+    container's cgroups when another runtime holds its state."""
+    try:
+        own = _own(pid)
+    except OSError:
+        return {}
+    out = {}
+    for key, (mnt, root) in hierarchies().items():
+        inner = own.get(key, own.get(key.split(",")[0]))  # (co-mounted: "cpu,cpuacct")
+        if inner is not None:
+            out[key] = _in_mount(mnt, root, inner)
+    return out
+
+
+def _in_mount(mnt: str, root: str, inner: str) -> str:
+    """Where the cgroup `inner` (a path from the hierarchy's root) is under a mount of it
+    that may expose only part of the tree (its root)."""
+    if root != "/" and (inner + "/").startswith(root + "/"):
+        inner = inner[len(root) :]
+    return os.path.normpath(mnt + "/" + inner.lstrip("/"))
 
 
 def _copy_cpuset(path: str) -> None:
