@@ -1,10 +1,10 @@
 """cffi modules are generated at install time, never at run time: the syscall glue (API mode,
 compiled) and the libseccomp binding (out-of-line ABI mode: a generated .py, no compiler).
 
-containerd-shim-pyrunc-v2 is installed as a small compiled launcher
-(shim_v2/launcher/launcher.c: it answers containerd's after-every-container `delete` itself
-when nothing is left, and starts the interpreter with -I -S otherwise); without a C compiler
-the Python script bin/containerd-shim-pyrunc-v2 is installed instead.
+pyrunc and containerd-shim-pyrunc-v2 are installed as small compiled launchers (launcher/*.c):
+they start the interpreter with -I -S (~3.5 ms less per command than a `#!python` script with
+its site), and the shim's answers containerd's after-every-container `delete` itself when
+nothing is left. Without a C compiler the Python scripts in bin/ are installed instead.
 """
 
 import os
@@ -29,16 +29,17 @@ build_scripts = _build_scripts()
 class BuildScripts(build_scripts):
     def run(self) -> None:
         super().run()
-        out = os.path.join(self.build_dir, "containerd-shim-pyrunc-v2")
         version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-        cmd = [os.environ.get("CC", "cc"), "-O2", f'-DPY_VERSION_DIR="{version}"', "-o",
-               out + ".tmp", os.path.join("shim_v2", "launcher", "launcher.c")]
-        try:
-            subprocess.run(cmd, check=True)
-        except (OSError, subprocess.CalledProcessError) as e:
-            print(f"warning: {e}: installing the Python launcher of the shim", file=sys.stderr)
-            return
-        os.replace(out + ".tmp", out)
+        for name in ("pyrunc", "containerd-shim-pyrunc-v2"):
+            out = os.path.join(self.build_dir, name)
+            cmd = [os.environ.get("CC", "cc"), "-O2", f'-DPY_VERSION_DIR="{version}"', "-o",
+                   out + ".tmp", os.path.join("launcher", name + ".c")]
+            try:
+                subprocess.run(cmd, check=True)
+            except (OSError, subprocess.CalledProcessError) as e:
+                print(f"warning: {e}: installing the Python script {name}", file=sys.stderr)
+                continue
+            os.replace(out + ".tmp", out)
 
 
 setup(

@@ -29,12 +29,29 @@ def _launcher() -> str:
     return path
 
 
-def _imported(args: list[str], cwd: str | None = None) -> set[str]:
-    launcher = _launcher()
+# what launcher/pyrunc.c runs (python -I -S -c CODE SITE SELF ARGS...)
+LAUNCHER_CODE = ("import sys;sys.path[:0]=[sys.argv.pop(1)];sys.argv[0]=sys.argv.pop(1);"
+                 "import gc;gc.disable();from pyrunc.cli import entry;entry()")
+
+
+def _command(launcher: str) -> list[str]:
+    """The launcher's own command line with -X importtime added to the interpreter's."""
     with open(launcher, "rb") as f:
-        first = f.readline().decode().strip()
+        head = f.read(4)
+        f.seek(0)
+        first = f.readline().decode(errors="replace").strip()
+    if head == b"\x7fELF":  # the compiled launcher (launcher/pyrunc.c)
+        bindir = os.path.dirname(os.path.realpath(launcher))
+        v = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        site = os.path.join(bindir, "..", "lib", v, "site-packages")
+        return [os.path.join(bindir, "python3"), "-X", "importtime", "-I", "-S", "-c",
+                LAUNCHER_CODE, site, launcher]
     python = first[2:].split()[0] if first.startswith("#!") else sys.executable
-    r = subprocess.run([python, "-X", "importtime", launcher, *args], capture_output=True,
+    return [python, "-X", "importtime", launcher]
+
+
+def _imported(args: list[str], cwd: str | None = None) -> set[str]:
+    r = subprocess.run([*_command(_launcher()), *args], capture_output=True,
                        text=True, stdin=subprocess.DEVNULL, cwd=cwd)
     mods = set()
     for line in r.stderr.splitlines():

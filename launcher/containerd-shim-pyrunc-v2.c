@@ -5,26 +5,15 @@
  * included, and `ctr run --rm` waits for it; a Python process spends ~15 ms just starting.
  * When nothing is left to clean up (no pyrunc state for the id, no runtime-binary options
  * saved in the bundle, rootfs not mounted: the normal case after a clean Delete) this answers
- * the DeleteResponse itself. Everything else execs the interpreter isolated and without `site`
- * (-I -S), with this installation's site-packages on sys.path, which pip's wheel installer
- * cannot give a `#!python` script (it drops interpreter options).
+ * the DeleteResponse itself. Everything else runs the shim in Python (exec_python.h).
  *
  * Built by setup.py (build_scripts) with the interpreter's version compiled in.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <limits.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
+#include "exec_python.h"
 
-#ifndef PY_VERSION_DIR
-#define PY_VERSION_DIR "python3"
-#endif
+#include <stdint.h>
+#include <time.h>
+
 #define STATE_ROOT "/run/containerd/pyrunc"
 #define OPTIONS_FILE "pyrunc-shim-options.json"
 
@@ -80,7 +69,7 @@ static int nothing_left(const char *ns, const char *id, const char *bundle) {
 
 int main(int argc, char **argv) {
     const char *ns = "", *id = "", *bundle = NULL, *action = "";
-    char cwd[PATH_MAX], self[PATH_MAX], dir[PATH_MAX], python[PATH_MAX], site[PATH_MAX];
+    char cwd[PATH_MAX];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] == '-' && a[1]) {
@@ -102,33 +91,9 @@ int main(int argc, char **argv) {
     if (!strcmp(action, "delete") && nothing_left(ns, id, bundle))
         return write_delete_response();
 
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) { perror("containerd-shim-pyrunc-v2: /proc/self/exe"); return 2; }
-    self[n] = 0;
-    strcpy(dir, self);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    /* the interpreter beside us (a venv's bin/), and its site-packages */
-    snprintf(python, sizeof python, "%s/python3", dir);
-    snprintf(site, sizeof site, "%s/../lib/" PY_VERSION_DIR "/site-packages", dir);
-    char probe[PATH_MAX + 32];
-    snprintf(probe, sizeof probe, "%s/shim_v2/main.py", site);
-    char **args = calloc((size_t)argc + 8, sizeof *args);
-    if (!args) return 2;
-    int k = 0;
-    if (access(python, X_OK) == 0 && exists(probe)) {
-        /* paths travel in argv (never spliced into the code): the code pops them */
-        static char code[] = "import sys;sys.path[:0]=[sys.argv.pop(1)];"
-                             "sys.argv[0]=sys.argv.pop(1);from shim_v2.main import entry;entry()";
-        args[k++] = python; args[k++] = "-I"; args[k++] = "-S"; args[k++] = "-c"; args[k++] = code;
-        args[k++] = site; args[k++] = self;
-    } else {
-        /* another layout (not a venv): the interpreter on PATH, with its site */
-        args[k++] = "python3"; args[k++] = "-m"; args[k++] = "shim_v2.main";
-    }
-    for (int i = 1; i < argc; i++) args[k++] = argv[i];
-    args[k] = NULL;
-    execvp(args[0], args);
-    fprintf(stderr, "containerd-shim-pyrunc-v2: exec %s: %s\n", args[0], strerror(errno));
-    return 2;
+    /* the code pops the site-packages dir and our path (exec_python.h) */
+    static const char code[] = "import sys;sys.path[:0]=[sys.argv.pop(1)];"
+                               "sys.argv[0]=sys.argv.pop(1);from shim_v2.main import entry;entry()";
+    return exec_python(argc, argv, "containerd-shim-pyrunc-v2", "shim_v2/main.py", code,
+                       "shim_v2.main");
 }
