@@ -58,18 +58,19 @@ def group_key(bundle: str, cid: str) -> str:
 
 def cmd_start(opts: dict[str, str]) -> int:
     """Bind and listen (or find the group's live shim), start the daemon, print the address."""
-    import socket
+    from _socket import AF_UNIX, SOCK_STREAM  # (the daemon forked from us: see ttrpc/conn.py)
+    from _socket import socket as Socket
 
     ns, cid = opts.get("namespace", ""), opts.get("id", "")
     bundle = os.getcwd()
     addr = socket_address(opts.get("address", ""), ns, group_key(bundle, cid))
     path = addr[len("unix://") :]
     os.makedirs(SOCKET_DIR, 0o711, exist_ok=True)
-    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls = Socket(AF_UNIX, SOCK_STREAM)
     try:
         ls.bind(path)
     except OSError:
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe = Socket(AF_UNIX, SOCK_STREAM)
         try:
             probe.connect(path)
             probe.close()
@@ -196,8 +197,9 @@ def daemon(opts: dict[str, str], options: bytes = b"") -> int:
     from shim_v2.ttrpc import pbload
 
     pbload.without_wkt_helpers()
-    import signal
-    import socket
+    # _signal and _socket, not signal and socket: see ttrpc/conn.py
+    import _signal
+    from _socket import socket as Socket
 
     from pyrunc.linux import sys as LS
     from shim_v2.events import Publisher
@@ -231,17 +233,17 @@ def daemon(opts: dict[str, str], options: bytes = b"") -> int:
 
     svc = TaskService(InProcess(os.path.join(DEFAULT_ROOT, ns)), pub, shutdown, options)
     server.register(SERVICE, svc.methods())
-    server.listen(socket.socket(fileno=int(opts["fd"])))
+    server.listen(Socket(fileno=int(opts["fd"])))
 
     # SIGCHLD through a wakeup pipe: the loop reaps every child and hands exits to the
     # service (the only waitpid(-1) in this process; pyrunc's own waits are synchronous)
     r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(w, warn_on_full_buffer=False)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
+    _signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    _signal.signal(_signal.SIGCHLD, lambda *_: None)
     stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    _signal.signal(_signal.SIGTERM, lambda *_: stop.append(1))
+    _signal.signal(_signal.SIGINT, lambda *_: stop.append(1))
+    _signal.signal(_signal.SIGPIPE, _signal.SIG_IGN)
 
     def wake() -> None:
         try:

@@ -8,9 +8,9 @@ the init is our own child, forked by pyrunc's create in this process.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
+from _signal import SIGKILL, SIGTERM  # (not `signal`: see ttrpc/conn.py)
 from collections.abc import Callable
 
 from shim_v2 import messages
@@ -262,14 +262,14 @@ class TaskService:
         p.stdio.logger_pid = 0
         self.loggers.add(pid)
         try:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, SIGTERM)
         except ProcessLookupError:
             return
 
         def kill() -> None:
             if pid in self.loggers:
                 try:
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, SIGKILL)
                 except ProcessLookupError:
                     pass
 
@@ -689,7 +689,7 @@ def kill_all_on_exit(service: TaskService) -> None:
     for p in list(service.procs.values()):
         if not p.exited:
             try:
-                os.kill(p.pid, signal.SIGKILL)
+                os.kill(p.pid, SIGKILL)
             except ProcessLookupError:
                 pass
     print("shim: exiting", file=sys.stderr)

@@ -7,19 +7,19 @@ that have nothing else to do meanwhile.
 
 from __future__ import annotations
 
-import socket
+from _socket import AF_UNIX, SOCK_CLOEXEC, SOCK_STREAM
 
 from google.protobuf.message import DecodeError
 
 from shim_v2.ttrpc import codes, frame
 from shim_v2.ttrpc.codes import TTRPCError
-from shim_v2.ttrpc.conn import Conn
+from shim_v2.ttrpc.conn import Conn, Socket
 from shim_v2.ttrpc.loop import Future, Loop, Timer
 from shim_v2.ttrpc.messages import KeyValue, Request, Response
 
 
 class Client(Conn):
-    def __init__(self, loop: Loop, sock: socket.socket) -> None:
+    def __init__(self, loop: Loop, sock: Socket) -> None:
         self.pending: dict[int, tuple[Future, Timer | None]] = {}
         self.next_id = 1
         super().__init__(loop, sock)
@@ -29,7 +29,7 @@ class Client(Conn):
         """A unix socket path; a leading "unix://" is dropped, "\\0..." is abstract."""
         if path.startswith("unix://"):
             path = path[len("unix://") :]
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        s = Socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC)
         try:
             s.connect(path)
         except OSError:

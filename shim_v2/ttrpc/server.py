@@ -14,7 +14,6 @@ connection, and nothing on one connection affects another.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from google.protobuf.message import DecodeError
 
 from shim_v2.ttrpc import codes, frame
 from shim_v2.ttrpc.codes import TTRPCError
-from shim_v2.ttrpc.conn import Conn, peer_ids
+from shim_v2.ttrpc.conn import Conn, Socket, peer_ids
 from shim_v2.ttrpc.loop import Future, Loop, Timer
 from shim_v2.ttrpc.messages import Request, Response, Status
 
@@ -52,27 +51,28 @@ class Server:
         self.loop = loop
         self.services: dict[str, dict[str, Handler]] = {}
         self.conns: set[ServerConn] = set()
-        self.listeners: list[socket.socket] = []
+        self.listeners: list[Socket] = []
         self.same_user_only = same_user_only
         self.on_disconnect: Callable[[ServerConn], None] | None = None
 
     def register(self, service: str, methods: dict[str, Handler]) -> None:
         self.services.setdefault(service, {}).update(methods)
 
-    def listen(self, sock: socket.socket) -> None:
+    def listen(self, sock: Socket) -> None:
         """Serve on a bound, listening unix socket (e.g. fd 3 from `shim start`)."""
         sock.setblocking(False)
         self.listeners.append(sock)
         self.loop.add_reader(sock.fileno(), lambda: self._accept(sock))
 
-    def _accept(self, lsock: socket.socket) -> None:
+    def _accept(self, lsock: Socket) -> None:
         try:
-            sock, _ = lsock.accept()
+            fd, _ = lsock._accept()  # (accept4 with SOCK_CLOEXEC)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as e:
             print(f"ttrpc: accept: {e}", file=sys.stderr)
             return
+        sock = Socket(fileno=fd)
         if self.same_user_only:
             # as the Go shim: only a peer with our own uid and gid may talk to us
             _pid, uid, gid = peer_ids(sock)
@@ -91,7 +91,7 @@ class Server:
 
 
 class ServerConn(Conn):
-    def __init__(self, server: Server, sock: socket.socket) -> None:
+    def __init__(self, server: Server, sock: Socket) -> None:
         self.server = server
         self.inflight: dict[int, Timer | None] = {}
         super().__init__(server.loop, sock)
