@@ -3,8 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # libseccomp-dev: seccomp.h, to check the binding's constants against the C library's own;
-# containerd: the shim's tests drive a private containerd 1.6 (conformance/harness/containerd.sh)
-./scripts/setup.sh libseccomp-dev containerd
+# containerd: the shim's tests drive a private containerd 1.6 (conformance/harness/containerd.sh);
+# containernetworking-plugins: the CRI tests' pod network (tests/integration/cri/env.py)
+./scripts/setup.sh libseccomp-dev containerd containernetworking-plugins
 export PYRUNC="$PWD/.venv/bin/pyrunc"
 .venv/bin/ruff check pyrunc oci_schema shim_v2 tests bench conformance
 # the installed package (with its compiled syscall glue) is what gets tested, not ./pyrunc
