@@ -306,3 +306,41 @@ def test_options_from_the_handler_reach_our_shim(ctrd: Containerd, tmp_path: Pat
     finally:
         p.remove()
         _rmdir_cgroups(p.cgroup_parent)
+
+
+def test_container_stop_stats_list_reopen_and_remove(pod: Pod) -> None:
+    """The rest of what kubelet calls on a container: stats (the shim's Stats, as metrics),
+    ListContainers, ReopenContainerLog (log rotation), Exec's streaming URL, StopContainer
+    with a grace period, RemoveContainer."""
+    c = pod.add("worker", "sh", "-c",
+                "trap 'echo got-term; exit 7' TERM; i=0; "
+                "while :; do echo tick-$i; i=$((i+1)); sleep 0.1; done")
+    pod.sh(c, "head -c 4000000 /dev/zero > /dev/shm/ballast")  # 4 MB the pod's memory holds
+    st = pod.cri.container_stats(c).stats
+    assert st.attributes.id == c
+    assert st.memory.working_set_bytes.value > 0
+    assert st.cpu.usage_core_nano_seconds.value > 0
+    listed = pod.cri.list_containers(pb.ContainerFilter(pod_sandbox_id=pod.id)).containers
+    assert {x.id for x in listed} == {c}
+    assert listed[0].state == RUNNING
+    assert pod.cri.exec(c, ["true"]).url.startswith("http")
+    # rotation as kubelet does it: rename the file, ask for a new one, new lines land there
+    log = pod.logdir / "worker.log"
+    for _ in range(50):
+        if log.exists() and "tick-" in log.read_text():
+            break
+        time.sleep(0.1)
+    log.rename(pod.logdir / "worker.log.1")
+    pod.cri.reopen_container_log(c)
+    for _ in range(50):
+        if log.exists() and "tick-" in log.read_text():
+            break
+        time.sleep(0.1)
+    assert "tick-" in log.read_text()
+    # a grace period: SIGTERM first, the trap's exit status comes back
+    pod.cri.stop_container(c, timeout=10)
+    s = pod.cri.container_status(c).status
+    assert (s.state, s.exit_code) == (EXITED, 7), (s.state, s.exit_code)
+    assert "got-term" in log.read_text()
+    pod.cri.remove_container(c)
+    assert pod.cri.list_containers(pb.ContainerFilter(pod_sandbox_id=pod.id)).containers == []
