@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 # containernetworking-plugins: the CRI tests' pod network (tests/integration/cri/env.py)
 ./scripts/setup.sh libseccomp-dev containerd containernetworking-plugins
 export PYRUNC="$PWD/.venv/bin/pyrunc"
-.venv/bin/ruff check pyrunc oci_schema shim_v2 tests bench conformance
+.venv/bin/ruff check pyrunc pyctr oci_schema shim_v2 tests bench conformance
 # the installed package (with its compiled syscall glue) is what gets tested, not ./pyrunc
 exec .venv/bin/pytest -q -p no:cacheprovider tests "$@"

@@ -1,0 +1,313 @@
+"""pyctr's command line (click), shaped like ctr's: `pyctr [-n NS] images import FILE`, ...
+
+Every error a user can cause is one line (`pyctr: ...`) and exit status 1; --debug shows the
+traceback. Listings print a table, names only with -q, or JSON with --format json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import click
+
+from pyctr.errors import PyctrError
+
+
+class Ctx:
+    def __init__(self, root: str, state: str, namespace: str) -> None:
+        self.root, self.state, self.ns = root, state, namespace
+        self._meta = None
+
+    def open(self) -> tuple:
+        from pyctr.content import Store
+        from pyctr.images import Images
+        from pyctr.meta import Meta
+        from pyctr.snapshots import Snapshotter
+
+        if self._meta is None:
+            self._meta = Meta(self.root)
+        store = Store(self.root)
+        return self._meta, store, Images(self._meta, store, self.ns), Snapshotter(self.root,
+                                                                                  self._meta)
+
+
+def _listing(rows: list[dict], cols: list[str], quiet: bool, fmt: str, key: str) -> None:
+    if quiet:
+        for r in rows:
+            click.echo(r[key])
+    elif fmt == "json":
+        click.echo(json.dumps(rows, indent=1))
+    else:
+        widths = [max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in cols]
+        click.echo("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True)))
+        for r in rows:
+            click.echo("  ".join(str(r.get(c, "")).ljust(w)
+                                 for c, w in zip(cols, widths, strict=True)))
+
+
+def _list_opts(f: object) -> object:
+    f = click.option("-q", "--quiet", is_flag=True, help="names only")(f)  # type: ignore
+    return click.option("--format", "fmt", type=click.Choice(["table", "json"]),
+                        default="table")(f)
+
+
+def _when(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns / 1e9))
+
+
+@click.group()
+@click.option("-n", "--namespace", envvar="PYCTR_NAMESPACE", default="default",
+              show_default=True, help="namespace (env PYCTR_NAMESPACE)")
+@click.option("--root", default="/var/lib/pyctr", show_default=True, help="images, content")
+@click.option("--state", default="/run/pyctr", show_default=True, help="running containers")
+@click.option("--debug", is_flag=True, help="tracebacks for errors")
+@click.pass_context
+def cli(ctx: click.Context, namespace: str, root: str, state: str, debug: bool) -> None:
+    if not namespace or "/" in namespace or namespace.startswith("."):
+        raise PyctrError(f"namespace {namespace!r}: not a valid name")
+    ctx.obj = Ctx(os.path.abspath(root), os.path.abspath(state), namespace)
+
+
+# -- images --
+
+@cli.group()
+def images() -> None:
+    """Images: import, list, tag, inspect, remove."""
+
+
+@images.command("import")
+@click.argument("archive")
+@click.option("--base-name", default="", help="name for index entries that carry none")
+@click.pass_obj
+def images_import(c: Ctx, archive: str, base_name: str) -> None:
+    """Import an OCI layout or `docker save` archive."""
+    _, _, imgs, _ = c.open()
+    for n in imgs.import_archive(archive, base_name):
+        click.echo(n)
+
+
+@images.command("build-busybox")
+@click.pass_obj
+def images_build_busybox(c: Ctx) -> None:
+    """Make busybox:local from this host's busybox-static (offline)."""
+    click.echo(ensure_busybox(c, force=True))
+
+
+def ensure_busybox(c: Ctx, force: bool = False) -> str:
+    from pyctr import busybox
+    from pyctr.images import host_platform
+
+    _, _, imgs, _ = c.open()
+    if not force:
+        try:
+            return imgs.get(busybox.NAME)["name"]
+        except PyctrError:
+            pass
+    tmp = os.path.join(c.root, "busybox-local.tar")
+    busybox.oci_archive(tmp, [(busybox.NAME, ["sh"])], host_platform().split("/")[1])
+    try:
+        return imgs.import_archive(tmp)[0]
+    finally:
+        os.unlink(tmp)
+
+
+@images.command("ls")
+@_list_opts
+@click.pass_obj
+def images_ls(c: Ctx, quiet: bool, fmt: str) -> None:
+    _, _, imgs, _ = c.open()
+    rows = [{"name": r["name"], "type": r["media_type"], "digest": r["digest"],
+             "size": r["size"], "created": _when(r["created"])} for r in imgs.list()]
+    _listing(rows, ["name", "type", "digest"], quiet, fmt, "name")
+
+
+@images.command("tag")
+@click.argument("source")
+@click.argument("target")
+@click.pass_obj
+def images_tag(c: Ctx, source: str, target: str) -> None:
+    _, _, imgs, _ = c.open()
+    imgs.tag(source, target)
+
+
+@images.command("rm")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def images_rm(c: Ctx, names: tuple[str, ...]) -> None:
+    _, _, imgs, _ = c.open()
+    for n in names:
+        imgs.remove(n)
+        click.echo(n)
+
+
+@images.command("inspect")
+@click.argument("name")
+@click.pass_obj
+def images_inspect(c: Ctx, name: str) -> None:
+    """The image's record, its manifest for this platform and its config, as JSON."""
+    _, _, imgs, _ = c.open()
+    img = imgs.get(name)
+    md, man = imgs.manifest(img)
+    click.echo(json.dumps({"name": img["name"], "target": {
+        "digest": img["digest"], "mediaType": img["media_type"], "size": img["size"]},
+        "manifest_digest": md, "manifest": man, "config": imgs.config(man)}, indent=1))
+
+
+# -- content, snapshots, namespaces --
+
+@cli.group()
+def content() -> None:
+    """The content store's blobs."""
+
+
+@content.command("ls")
+@_list_opts
+@click.pass_obj
+def content_ls(c: Ctx, quiet: bool, fmt: str) -> None:
+    _, store, _, _ = c.open()
+    rows = [{"digest": d, "size": s} for d, s in store.list()]
+    _listing(rows, ["digest", "size"], quiet, fmt, "digest")
+
+
+@cli.group()
+def snapshots() -> None:
+    """Overlay snapshots (one per layer chain, one per container)."""
+
+
+@snapshots.command("ls")
+@_list_opts
+@click.pass_obj
+def snapshots_ls(c: Ctx, quiet: bool, fmt: str) -> None:
+    _, _, _, snaps = c.open()
+    rows = [{"key": s["key"], "parent": s["parent"] or "", "kind": s["kind"]}
+            for s in snaps.list()]
+    _listing(rows, ["key", "parent", "kind"], quiet, fmt, "key")
+
+
+@cli.group()
+def namespaces() -> None:
+    """Namespaces."""
+
+
+@namespaces.command("ls")
+@_list_opts
+@click.pass_obj
+def namespaces_ls(c: Ctx, quiet: bool, fmt: str) -> None:
+    meta, _, _, _ = c.open()
+    rows = [{"name": r["name"]} for r in meta.rows("SELECT name FROM namespaces ORDER BY name")]
+    _listing(rows, ["name"], quiet, fmt, "name")
+
+
+# -- containers --
+
+@cli.group()
+def containers() -> None:
+    """Containers (kept after a run without --rm)."""
+
+
+@containers.command("ls")
+@_list_opts
+@click.pass_obj
+def containers_ls(c: Ctx, quiet: bool, fmt: str) -> None:
+    meta, _, _, _ = c.open()
+    rows = [{"id": r["id"], "image": r["image"], "runtime": r["runtime"],
+             "created": _when(r["created"])}
+            for r in meta.rows("SELECT * FROM containers WHERE namespace=? ORDER BY id", c.ns)]
+    _listing(rows, ["id", "image", "runtime"], quiet, fmt, "id")
+
+
+@containers.command("rm")
+@click.argument("ids", nargs=-1, required=True)
+@click.pass_obj
+def containers_rm(c: Ctx, ids: tuple[str, ...]) -> None:
+    from pyctr.run import remove
+
+    meta, _, _, snaps = c.open()
+    for i in ids:
+        remove(meta, snaps, c.ns, i)
+        click.echo(i)
+
+
+def _size(v: str | None) -> int | None:
+    if v is None:
+        return None
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    s = v.strip().lower().rstrip("b")
+    mult = units.get(s[-1:], 1)
+    num = s[:-1] if s[-1:] in units else s
+    if not num.isdigit() or int(num) <= 0:
+        raise PyctrError(f"--memory {v!r}: a size such as 64m or 1g")
+    return int(num) * mult
+
+
+@cli.command(context_settings={"allow_interspersed_args": False})
+@click.option("--rm", is_flag=True, help="remove the container when it exits")
+@click.option("--env", "-e", multiple=True, help="NAME=VALUE (repeatable)")
+@click.option("--workdir", "-w", default="")
+@click.option("--user", "-u", default="", help="uid[:gid] or name[:group] (image's files)")
+@click.option("--read-only", is_flag=True, help="read-only rootfs")
+@click.option("--memory", default=None, help="limit, e.g. 64m")
+@click.option("--cpus", type=float, default=None)
+@click.option("--pids-limit", type=int, default=None)
+@click.option("--runtime", default="", help="a runc-compatible binary instead of the library")
+@click.option("--platform", default=None, help="os/arch (default: this host's)")
+@click.argument("image")
+@click.argument("cid", metavar="ID")
+@click.argument("args", nargs=-1)
+@click.pass_obj
+def run(c: Ctx, image: str, cid: str, args: tuple[str, ...], **kw: object) -> None:
+    """Run IMAGE as container ID in the foreground; its exit status is pyctr's."""
+    from pyctr import busybox
+    from pyctr.images import normalize
+    from pyctr.run import Options
+    from pyctr.run import run as do_run
+
+    if normalize(image) == busybox.NAME:
+        ensure_busybox(c)  # the README's main job works on a fresh machine
+    kw["memory"] = _size(kw.get("memory"))  # type: ignore[arg-type]
+    meta, _, imgs, snaps = c.open()
+    rc = do_run(meta, imgs, snaps, c.state, c.ns, image, cid, list(args), Options(**kw))
+    sys.stdout.flush()
+    sys.exit(rc)
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv[1:]
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except PyctrError as e:
+        if debug:
+            raise
+        print(f"pyctr: {e}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as e:
+        if debug:
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        print(f"pyctr: {e.strerror or e}{where}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - a bug still ends in one line (--debug: traceback)
+        if debug:
+            raise
+        from pyrunc.errors import RuntimeErr
+
+        if isinstance(e, RuntimeErr):  # the runtime's own one-line errors
+            print(f"pyctr: {e}", file=sys.stderr)
+            sys.exit(1)
+        print(f"pyctr: internal error ({type(e).__name__}): {e} (rerun with --debug)",
+              file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""From an image to committed snapshots: each layer applied once per chain, verified.
+
+Each layer is applied to a new active snapshot over the previous chain (mounted as overlayfs
+at a private temp mountpoint, so the kernel records deletions as overlay whiteouts), its
+uncompressed stream hashed on the way and compared with the config's diff ID, and only then
+committed under its chain ID. A failed or refused layer leaves no snapshot behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+
+from pyctr.errors import PyctrError
+from pyctr.images import Images
+from pyctr.snapshots import Snapshotter, chain_ids, umount
+from pyctr.unpack import apply_layer
+
+
+class _Hashing:
+    """A read-only file that hashes what passes through (the decompressed layer)."""
+
+    def __init__(self, f: object) -> None:
+        self.f = f
+        self.h = hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        b = self.f.read(n)  # type: ignore[attr-defined]
+        self.h.update(b)
+        return b
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+
+def unpack(images: Images, snaps: Snapshotter, img: dict, platform: str | None = None) -> str:
+    """Make sure every layer of img is a committed snapshot; returns the top chain ID."""
+    _, man = images.manifest(img, platform)
+    cfg = images.config(man)
+    diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
+    layers = man.get("layers") or []
+    if len(diff_ids) != len(layers):
+        raise PyctrError(f"image {img['name']}: {len(layers)} layers but {len(diff_ids)} "
+                         "diff IDs in its config")
+    if not layers:
+        raise PyctrError(f"image {img['name']}: no layers")
+    chains = chain_ids(diff_ids)
+    parent: str | None = None
+    for layer, diff_id, chain in zip(layers, diff_ids, chains, strict=True):
+        if not snaps.exists(chain):
+            _apply(images, snaps, layer, diff_id, chain, parent)
+        parent = chain
+    return chains[-1]
+
+
+def _apply(images: Images, snaps: Snapshotter, layer: dict, diff_id: str, chain: str,
+           parent: str | None) -> None:
+    key = f"extract-{os.getpid()}-{os.urandom(4).hex()}"
+    snaps.prepare(key, parent)
+    mnt = ""
+    try:
+        s = snaps.get(key)
+        assert s is not None
+        if parent is None:
+            target = os.path.join(snaps.dir, s["dir"], "fs")
+        else:
+            mnt = tempfile.mkdtemp(prefix="mnt-", dir=snaps.dir)
+            snaps.mount(key, mnt)
+            target = mnt
+        with open(images.store.path(layer["digest"]), "rb") as raw:
+            from pyctr.unpack import open_stream
+
+            hashing = _Hashing(open_stream(raw, layer.get("mediaType", "")))
+            apply_layer(target, hashing, "")
+            hashing.drain()  # (tar's end-of-archive padding is part of the diff)
+        got = "sha256:" + hashing.h.hexdigest()
+        if got != diff_id:
+            raise PyctrError(f"layer {layer['digest']}: uncompressed content is {got}, the "
+                             f"image config says {diff_id}")
+        if mnt:
+            umount(mnt)
+            os.rmdir(mnt)
+            mnt = ""
+        try:
+            snaps.commit(key, chain)
+        except PyctrError:
+            if not snaps.exists(chain):
+                raise
+            snaps.remove(key)  # another pyctr unpacked the same layer meanwhile: use theirs
+    except BaseException:
+        if mnt:
+            umount(mnt)
+            shutil.rmtree(mnt, ignore_errors=True)
+        try:
+            snaps.remove(key)
+        except PyctrError:
+            pass
+        raise

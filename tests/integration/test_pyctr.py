@@ -1,0 +1,260 @@
+"""pyctr: from an image to a running container, checked from inside the container and on the
+host (mounts, snapshots, records, blobs left behind). Images are made here, offline: pyctr's
+own busybox:local, hand-made OCI archives (whiteouts, crafted layers), and skopeo's docker
+archive of the same image.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _pyctr_bin() -> str:
+    here = os.path.dirname(os.path.realpath(os.environ.get("PYRUNC") or
+                                            shutil.which("pyrunc") or ""))
+    p = os.path.join(here, "pyctr")
+    if not os.path.exists(p):
+        pytest.skip("pyctr is not installed beside pyrunc")
+    return p
+
+
+class Pyctr:
+    def __init__(self, tmp: Path) -> None:
+        self.bin = _pyctr_bin()
+        self.root = tmp / "root"
+        self.state = tmp / "state"
+
+    def __call__(self, *args: str, check: bool = False, timeout: float = 60
+                 ) -> subprocess.CompletedProcess:
+        p = subprocess.run([self.bin, "--root", str(self.root), "--state", str(self.state),
+                            *args], capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+        if check:
+            assert p.returncode == 0, (args, p.stdout, p.stderr)
+        return p
+
+    def mounts(self) -> list[str]:
+        with open("/proc/self/mountinfo") as f:
+            return [ln for ln in f if str(self.root) in ln or str(self.state) in ln]
+
+    def snapshots(self) -> list[dict]:
+        return json.loads(self("snapshots", "ls", "--format", "json", check=True).stdout)
+
+    def blobs(self) -> set[str]:
+        return set(self("content", "ls", "-q", check=True).stdout.split())
+
+
+@pytest.fixture
+def ctr(tmp_path: Path) -> Pyctr:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    c = Pyctr(tmp_path)
+    yield c
+    for ln in c.mounts():  # a failed test's mount: ours (under its temp dir)
+        subprocess.run(["umount", "-l", ln.split()[4]], capture_output=True)
+
+
+def test_run_busybox_local_on_a_fresh_root(ctr: Pyctr) -> None:
+    """The README's main job: busybox:local is made on first use, offline."""
+    p = ctr("run", "--rm", "busybox:local", "demo", "echo", "hi")
+    assert (p.returncode, p.stdout, p.stderr) == (0, "hi\n", "")
+    assert "docker.io/library/busybox:local" in ctr("images", "ls", "-q", check=True).stdout
+    assert ctr.mounts() == []
+    assert [s["kind"] for s in ctr.snapshots()] == ["committed"]  # only the image's layer
+    assert ctr("containers", "ls", "-q", check=True).stdout == ""
+
+
+def test_exit_status_env_user_workdir_hostname(ctr: Pyctr) -> None:
+    p = ctr("run", "--rm", "-e", "FOO=bar", "-u", "nobody", "-w", "/tmp", "busybox:local",
+            "who", "sh", "-c", 'echo "$FOO $(id -u):$(id -g) $(pwd) $(hostname)"; exit 7')
+    assert p.returncode == 7 and p.stdout == "bar 65534:65534 /tmp who\n", p
+
+
+def test_limits_and_read_only(ctr: Pyctr) -> None:
+    p = ctr("run", "--rm", "--memory", "64m", "--pids-limit", "50", "--cpus", "0.5",
+            "busybox:local", "lim", "sh", "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max "
+            "/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+    assert p.stdout.split() == [str(64 << 20), "50", "50000"], p
+    p = ctr("run", "--rm", "--read-only", "busybox:local", "ro", "touch", "/x")
+    assert p.returncode != 0 and "Read-only file system" in p.stdout + p.stderr
+
+
+def test_kept_container_keeps_its_changes_until_rm(ctr: Pyctr) -> None:
+    ctr("run", "busybox:local", "keep", "sh", "-c", "echo kept > /root/f", check=True)
+    assert ctr("containers", "ls", "-q", check=True).stdout.split() == ["keep"]
+    assert ctr.mounts() == []  # not running: not mounted
+    p = ctr("run", "--rm", "busybox:local", "keep", "true")
+    assert p.returncode == 1 and "already exists" in p.stderr
+    ctr("containers", "rm", "keep", check=True)
+    assert [s["kind"] for s in ctr.snapshots()] == ["committed"]
+
+
+def test_bad_input_is_one_line_and_leaves_nothing(ctr: Pyctr) -> None:
+    ctr("run", "--rm", "busybox:local", "warm", "true", check=True)  # image and its snapshot
+    before = (ctr.snapshots(), ctr.blobs())
+    for args, want in [
+        (["run", "--rm", "nosuch", "x", "true"], "docker.io/library/nosuch:latest: not found"),
+        (["run", "--rm", "busybox:local", "bad/id", "true"], "container id 'bad/id'"),
+        (["run", "--rm", "-u", "ghost", "busybox:local", "u", "true"], "user 'ghost'"),
+        (["run", "--rm", "--memory", "lots", "busybox:local", "m", "true"], "--memory 'lots'"),
+        (["run", "--rm", "busybox:local", "n", "/no/such/binary"], "no/such/binary"),
+        (["-n", "a/b", "images", "ls"], "namespace 'a/b'"),
+    ]:
+        p = ctr(*args)
+        assert p.returncode != 0, args
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and want in lines[0] and "Traceback" not in p.stderr, (args, p)
+    assert (ctr.snapshots(), ctr.blobs()) == before
+    assert ctr.mounts() == []
+    assert ctr("containers", "ls", "-q", check=True).stdout == ""
+
+
+# -- hand-made images --
+
+def _tar(entries: list[tuple]) -> bytes:
+    """entries: (name, kind, data_or_linkname[, mode]) with kind in f d s h."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for e in entries:
+            name, kind, data = e[0], e[1], e[2]
+            ti = tarfile.TarInfo(name)
+            ti.mode = e[3] if len(e) > 3 else (0o755 if kind == "d" else 0o644)
+            if kind == "f":
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+                continue
+            ti.type = {"d": tarfile.DIRTYPE, "s": tarfile.SYMTYPE, "h": tarfile.LNKTYPE}[kind]
+            ti.linkname = data or ""
+            t.addfile(ti)
+    return buf.getvalue()
+
+
+def _oci_archive(path: Path, name: str, layers: list[bytes], cmd: list[str],
+                 corrupt: bool = False) -> Path:
+    """An OCI layout archive of layers on top of busybox:local's own layer."""
+    from pyctr.busybox import layer
+
+    base = layer()
+    blobs: dict[str, bytes] = {}
+
+    def blob(data: bytes) -> tuple[str, int]:
+        d = "sha256:" + hashlib.sha256(data).hexdigest()
+        blobs[d] = data
+        return d, len(data)
+
+    descs, diff_ids = [], []
+    for raw in [base, *layers]:
+        diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
+        d, n = blob(gzip.compress(raw, mtime=0))
+        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d,
+                      "size": n})
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    cd, cs = blob(json.dumps({"architecture": arch, "os": "linux",
+                              "config": {"Cmd": cmd, "Env": ["PATH=/bin:/usr/bin"]},
+                              "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode())
+    md, ms = blob(json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd,
+                   "size": cs}, "layers": descs}).encode())
+    index = {"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
+        "annotations": {"io.containerd.image.name": name}}]}
+    with tarfile.open(path, "w") as t:
+        def add(n: str, data: bytes) -> None:
+            ti = tarfile.TarInfo(n)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+
+        add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        add("index.json", json.dumps(index).encode())
+        for d, data in blobs.items():
+            if corrupt and d == descs[-1]["digest"]:
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            add("blobs/sha256/" + d.split(":")[1], data)
+    return path
+
+
+def test_whiteouts_and_opaque_dirs(ctr: Pyctr, tmp_path: Path) -> None:
+    l1 = _tar([("a", "d", None), ("a/gone", "f", b"1"), ("a/kept", "f", b"2"),
+               ("b", "d", None), ("b/old", "f", b"3"), ("b/sub", "d", None),
+               ("b/sub/deep", "f", b"4"), ("c", "f", b"5")])
+    l2 = _tar([("a/.wh.gone", "f", b""), ("b/.wh..wh..opq", "f", b""), ("b/new", "f", b"6"),
+               (".wh.c", "f", b""), ("c", "d", None), ("c/now-a-dir", "f", b"7")])
+    arc = _oci_archive(tmp_path / "wh.tar", "test/wh:1", [l1, l2], ["sh"])
+    ctr("images", "import", str(arc), check=True)
+    p = ctr("run", "--rm", "test/wh:1", "wh", "sh", "-c",
+            "cd / && find a b c | sort && cat a/kept b/new c/now-a-dir", check=True)
+    assert p.stdout.split() == ["a", "a/kept", "b", "b/new", "c", "c/now-a-dir", "267"]
+
+
+@pytest.mark.parametrize("layer,why", [
+    ([("../escape", "f", b"x")], "climbs out"),
+    ([("/abs-escape", "f", b"x")], "absolute"),
+    ([("evil", "s", "/tmp"), ("evil/pwned", "f", b"x")], "symlink"),
+    ([("evil2", "s", "../../../../../../tmp"), ("evil2/pwned", "f", b"x")], "symlink"),
+    ([("ln", "h", "../../../../../../etc/passwd")], "climbs out"),
+    ([("etc/sneaky", "s", "/etc/shadow"), ("hl", "h", "etc/sneaky/x")], "hard link"),
+])
+def test_crafted_layers_are_refused(ctr: Pyctr, tmp_path: Path, layer: list, why: str
+                                    ) -> None:
+    ctr("run", "--rm", "busybox:local", "warm", "true", check=True)  # the shared base layer
+    before = (ctr.snapshots(), ctr.blobs())
+    arc = _oci_archive(tmp_path / "evil.tar", "test/evil:1", [_tar(layer)], ["true"])
+    ctr("images", "import", str(arc), check=True)
+    p = ctr("run", "--rm", "test/evil:1", "evil", "true")
+    assert p.returncode == 1 and why in p.stderr and len(p.stderr.splitlines()) == 1, p
+    for leaked in ("/tmp/pwned", "/abs-escape", str(tmp_path / "escape")):
+        assert not os.path.exists(leaked), leaked
+    assert ctr.snapshots() == before[0]  # the refused layer left no snapshot
+    assert ctr.mounts() == []
+
+
+def test_corrupt_blob_stores_nothing(ctr: Pyctr, tmp_path: Path) -> None:
+    ctr("images", "build-busybox", check=True)
+    before = ctr.blobs()
+    arc = _oci_archive(tmp_path / "bad.tar", "test/bad:1", [_tar([("f", "f", b"x")])],
+                       ["true"], corrupt=True)
+    p = ctr("images", "import", str(arc))
+    assert p.returncode == 1 and "content is sha256:" in p.stderr, p
+    assert len(p.stderr.splitlines()) == 1
+    assert ctr.blobs() == before
+    assert "test/bad:1" not in ctr("images", "ls", "-q", check=True).stdout
+
+
+def test_docker_archive_from_skopeo_imports_and_runs(ctr: Pyctr, tmp_path: Path) -> None:
+    """The same image through skopeo's docker-archive (docker save's format): pyctr keeps the
+    config's digest (the image ID) and runs it."""
+    if not shutil.which("skopeo"):
+        pytest.skip("skopeo is not installed")
+    from pyctr.busybox import NAME, oci_archive
+
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    oci = oci_archive(str(tmp_path / "bb-oci.tar"), [(NAME, ["sh"])], arch)
+    dock = tmp_path / "bb-docker.tar"
+    subprocess.run(["skopeo", "copy", "--quiet", f"oci-archive:{oci}",
+                    f"docker-archive:{dock}:example.com/bb:docker"], check=True,
+                   capture_output=True)
+    names = ctr("images", "import", str(dock), check=True).stdout.split()
+    assert names == ["example.com/bb:docker"]
+    with tarfile.open(dock) as t:
+        cfg_name = json.load(t.extractfile("manifest.json"))[0]["Config"]  # type: ignore
+        cfg = t.extractfile(cfg_name).read()  # type: ignore[union-attr]
+    info = json.loads(ctr("images", "inspect", "example.com/bb:docker", check=True).stdout)
+    assert info["manifest"]["config"]["digest"] == "sha256:" + hashlib.sha256(cfg).hexdigest()
+    p = ctr("run", "--rm", "example.com/bb:docker", "d", "echo", "from-docker-archive")
+    assert p.stdout == "from-docker-archive\n", p
