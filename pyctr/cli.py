@@ -114,6 +114,18 @@ def ensure_busybox(c: Ctx, force: bool = False) -> str:
         os.unlink(tmp)
 
 
+@images.command("export")
+@click.argument("out")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def images_export(c: Ctx, out: str, names: tuple[str, ...]) -> None:
+    """Write the named images to OUT, an OCI layout archive (ctr's argument order)."""
+    from pyctr.images import export_archive
+
+    _, _, imgs, _ = c.open()
+    export_archive(imgs, list(names), out)
+
+
 @images.command("ls")
 @_list_opts
 @click.pass_obj
@@ -199,6 +211,17 @@ def namespaces_ls(c: Ctx, quiet: bool, fmt: str) -> None:
     meta, _, _, _ = c.open()
     rows = [{"name": r["name"]} for r in meta.rows("SELECT name FROM namespaces ORDER BY name")]
     _listing(rows, ["name"], quiet, fmt, "name")
+
+
+@cli.command()
+@click.pass_obj
+def gc(c: Ctx) -> None:
+    """Remove blobs and snapshots no image or container references."""
+    from pyctr.gc import collect
+
+    meta, store, _, snaps = c.open()
+    blobs, gone, ingest = collect(meta, store, snaps)
+    click.echo(f"removed {len(blobs)} blobs, {len(gone)} snapshots, {ingest} partial writes")
 
 
 # -- containers --

@@ -10,7 +10,9 @@ leaves no image row (blobs it added are removed again).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 import platform as _platform
 import tarfile
 
@@ -308,3 +310,57 @@ def _check_blob(raw: bytes, digest: str, size: int, what: str) -> None:
     if got != digest:
         raise PyctrError(f"{what}: content is {got}, its descriptor says {digest}")
 
+
+
+def referenced(images: Images, digest: str, media_type: str, out: set[str]) -> None:
+    """Every blob an image target reaches (indexes, manifests, configs, layers) into out;
+    blobs not in the store are skipped (an index may list platforms never imported)."""
+    if digest in out:
+        return
+    out.add(digest)
+    if not images.store.has(digest):
+        return
+    if media_type in INDEXES:
+        for m in images.json(digest).get("manifests") or []:
+            referenced(images, m["digest"], m.get("mediaType", OCI_MANIFEST), out)
+    elif media_type in MANIFESTS:
+        man = images.json(digest)
+        out.add(man["config"]["digest"])
+        for layer in man.get("layers") or []:
+            out.add(layer["digest"])
+
+
+def export_archive(images: Images, names: list[str], path: str) -> None:
+    """An OCI layout archive of the named images (every blob they reach that is stored),
+    each named by io.containerd.image.name and org.opencontainers.image.ref.name, as ctr
+    and podman read them. Written to a temp file and renamed: never a partial archive."""
+    entries, blobs = [], set()
+    for n in names:
+        img = images.get(n)
+        referenced(images, img["digest"], img["media_type"], blobs)
+        entries.append({"mediaType": img["media_type"], "digest": img["digest"],
+                        "size": img["size"],
+                        "annotations": {"io.containerd.image.name": img["name"],
+                                        "org.opencontainers.image.ref.name": img["name"]}})
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                        "manifests": entries}).encode()
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with tarfile.open(tmp, "w") as t:
+            def add(name: str, data: bytes) -> None:
+                ti = tarfile.TarInfo(name)
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+
+            add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+            add("index.json", index)
+            for d in sorted(blobs):
+                if images.store.has(d):
+                    t.add(images.store.path(d), arcname="blobs/sha256/" + d.split(":", 1)[1])
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

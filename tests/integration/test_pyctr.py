@@ -258,3 +258,73 @@ def test_docker_archive_from_skopeo_imports_and_runs(ctr: Pyctr, tmp_path: Path)
     assert info["manifest"]["config"]["digest"] == "sha256:" + hashlib.sha256(cfg).hexdigest()
     p = ctr("run", "--rm", "example.com/bb:docker", "d", "echo", "from-docker-archive")
     assert p.stdout == "from-docker-archive\n", p
+
+
+def _podman(tmp: Path) -> list[str]:
+    if not shutil.which("podman"):
+        pytest.skip("podman is not installed")
+    # its own storage; runc (crun refuses this cgroup-hybrid host); no network; ulimits this
+    # host's root may set (it lacks CAP_SYS_RESOURCE: podman's defaults are refused). podman
+    # wants a runroot of at most 50 characters: a short temp dir of its own
+    import tempfile
+
+    run = tempfile.mkdtemp(prefix="pm-")
+    return ["podman", "--root", str(tmp / "pm-root"), "--runroot", run,
+            "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+            "--storage-driver", "overlay"]
+
+
+def _podman_cleanup(pm: list[str]) -> None:
+    subprocess.run([*pm, "rmi", "-a", "-f"], capture_output=True)
+    subprocess.run([*pm, "system", "reset", "-f"], capture_output=True)
+    shutil.rmtree(pm[pm.index("--runroot") + 1], ignore_errors=True)
+
+
+def test_export_runs_in_podman_and_podman_save_runs_in_pyctr(ctr: Pyctr, tmp_path: Path
+                                                              ) -> None:
+    pm = _podman(tmp_path)
+    run = ["run", "--rm", "--network", "none", "--runtime", "runc", "--ulimit",
+           "nofile=1024:1024", "--ulimit", "nproc=1000:2000"]
+    try:
+        ctr("images", "build-busybox", check=True)
+        ctr("images", "tag", "busybox:local", "example.com/ours:1", check=True)
+        out = tmp_path / "ours.tar"
+        ctr("images", "export", str(out), "example.com/ours:1", check=True)
+        p = subprocess.run([*pm, "load", "-q", "-i", str(out)], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        p = subprocess.run([*pm, *run, "example.com/ours:1", "echo", "pyctr-image-in-podman"],
+                           capture_output=True, text=True, timeout=120)
+        assert p.stdout == "pyctr-image-in-podman\n", p
+        # and back: podman's own OCI archive (it recompresses the layer: new digests)
+        back = tmp_path / "podman.tar"
+        subprocess.run([*pm, "save", "-q", "--format", "oci-archive", "-o", str(back),
+                        "example.com/ours:1"], check=True, capture_output=True)
+        with tarfile.open(back) as t:
+            want = json.load(t.extractfile("index.json"))["manifests"][0]["digest"]  # type: ignore
+        ctr("images", "rm", "example.com/ours:1", check=True)
+        ctr("images", "import", str(back), check=True)
+        info = json.loads(ctr("images", "inspect", "example.com/ours:1", check=True).stdout)
+        assert info["target"]["digest"] == want  # the archive's digests, unchanged
+        p = ctr("run", "--rm", "example.com/ours:1", "back", "echo", "podman-image-in-pyctr")
+        assert p.stdout == "podman-image-in-pyctr\n", p
+    finally:
+        _podman_cleanup(pm)
+
+
+def test_gc_removes_only_the_unreferenced(ctr: Pyctr, tmp_path: Path) -> None:
+    ctr("run", "busybox:local", "holder", "true", check=True)  # keeps its snapshot chain
+    l1 = _tar([("only-here", "f", b"x")])
+    arc = _oci_archive(tmp_path / "extra.tar", "test/extra:1", [l1], ["true"])
+    ctr("images", "import", str(arc), check=True)
+    ctr("run", "--rm", "test/extra:1", "e", "true", check=True)
+    all_blobs, all_snaps = ctr.blobs(), ctr.snapshots()
+    assert "removed 0 blobs, 0 snapshots" in ctr("gc", check=True).stdout
+    assert (ctr.blobs(), ctr.snapshots()) == (all_blobs, all_snaps)
+    ctr("images", "rm", "test/extra:1", check=True)
+    ctr("images", "rm", "busybox:local", "--", check=False)  # refused: a container uses it
+    assert "removed 3 blobs, 1 snapshots" in ctr("gc", check=True).stdout  # extra's own
+    left = ctr.blobs()
+    assert len(left) == 3 and left < all_blobs  # busybox:local's, still referenced
+    assert "holder" in ctr("containers", "ls", "-q", check=True).stdout
+    p = ctr("images", "rm", "busybox:local")
+    assert p.returncode == 1 and "a container uses it" in p.stderr

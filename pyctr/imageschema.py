@@ -1,0 +1,313 @@
+"""Validate OCI image documents (manifest, index, config, oci-layout, descriptor) against the
+upstream image-spec v1.1.1 JSON Schemas in `oci_schema/image/` (copied verbatim; see its README).
+
+Import and pull read every index, manifest and config from outside (a tarball, a registry). We
+check them before we trust their shape, so a broken document is reported as one line that names
+the spot, e.g. `manifest: layers[0].digest: 'sha256:zz' does not match '^[a-z0-9]+...'`. We do
+not wait for a KeyError deep in the unpacker.
+
+jsonschema is slow to import (~90 ms with referencing) and this module is imported on the
+import/pull paths only. jsonschema is therefore imported inside the functions, never at module
+level, and each validator is built once on first use and then cached.
+
+On top of the verbatim schemas there are three checks of our own. Each one enforces only what
+the spec's prose or containerd already requires:
+
+* `mediaType`, where a manifest or an index carries one, must name that kind of document. It
+  may be the OCI type or the Docker schema 2 equivalent (see _MEDIA_TYPES). A manifest must not
+  carry an index's `manifests`, and an index must not carry a manifest's `config`/`layers`.
+* A descriptor's `size` must not be negative (see _OVERLAY).
+* The config's `created` (and `history[].created`) must be an RFC 3339 date-time. The schema
+  says `"format": "date-time"`, but jsonschema asserts formats only when asked, and only when an
+  optional package is installed. We check this one format ourselves so the result does not
+  depend on what else is installed. containerd decodes `created` into a Go time.Time and would
+  fail on a bad value as well.
+"""
+
+from __future__ import annotations
+
+import os
+
+import oci_schema
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+# kind -> schema file in oci_schema/image/ (also the file whose `id` the validator starts from)
+KINDS: dict[str, str] = {
+    "manifest": "image-manifest-schema.json",
+    "index": "image-index-schema.json",
+    "config": "config-schema.json",
+    "layout": "image-layout-schema.json",
+    "descriptor": "content-descriptor.json",
+}
+
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(oci_schema.__file__)), "image")
+
+# Every `$ref` in the upstream files is relative, so it resolves to a URI under this prefix. The
+# URI's last segment names the local file (as in upstream's Go validator, schema/schema.go).
+_URI_PREFIX = "https://opencontainers.org/schema/"
+# Files that only hold definitions for the others (no `id`, no kind of their own).
+_SHARED = ("defs.json", "defs-descriptor.json")
+
+# Docker media types. The v1.1.x schemas restrict `mediaType` only in syntax (the RFC 6838
+# pattern in defs-descriptor.json), never to the OCI values. So Docker schema 2 manifests,
+# manifest lists, their config (application/vnd.docker.container.image.v1+json) and layers
+# (application/vnd.docker.image.rootfs.diff.tar.gzip) pass the verbatim schemas unchanged.
+# Mapping Docker types to OCI ones first would change nothing. (Older image-spec drafts did
+# pin some values, which is why the question comes up.)
+#
+# The one place we do restrict media types is our own check of a document's top-level
+# `mediaType` against its kind. It accepts both families, as containerd does:
+# `images.validateMediaType` takes the Docker and the OCI type alike and refuses only a manifest
+# that looks like an index, or the reverse.
+_MEDIA_TYPES: dict[str, tuple[str, ...]] = {
+    "manifest": (
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ),
+    "index": (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    ),
+}
+# Top-level fields that only the other kind has (containerd's images.validateMediaType).
+_FOREIGN_FIELDS: dict[str, tuple[str, ...]] = {
+    "manifest": ("manifests",),
+    "index": ("config", "layers"),
+}
+
+# Checks layered over each kind's upstream schema (combined with `allOf`, so jsonschema picks the
+# best error among both). Upstream v1.1.x types a descriptor's `size` as int64, so -1 passes.
+# Upstream main has since made it non-negative (opencontainers/image-spec#1285, after v1.1.1).
+# containerd refuses negative sizes as well, so we apply that rule now.
+_SIZE = {"properties": {"size": {"minimum": 0}}}
+_OVERLAY: dict[str, dict[str, Any]] = {
+    "descriptor": _SIZE,
+    "manifest": {
+        "properties": {
+            "mediaType": {"enum": list(_MEDIA_TYPES["manifest"])},
+            "config": _SIZE,
+            "subject": _SIZE,
+            "layers": {"items": _SIZE},
+        }
+    },
+    "index": {
+        "properties": {
+            "mediaType": {"enum": list(_MEDIA_TYPES["index"])},
+            "subject": _SIZE,
+            "manifests": {"items": _SIZE},
+        }
+    },
+    "config": {},
+    "layout": {},
+}
+
+
+class ImageInvalid(ValueError):
+    """An image document does not conform. The message is one line: `KIND: PATH: PROBLEM`."""
+
+
+_validators: dict[tuple[str, bool], Any] = {}
+_schemas: dict[str, dict[str, Any]] = {}
+
+
+def validate(kind: str, doc: dict[str, Any]) -> None:
+    """Raise ImageInvalid naming the first (most relevant) problem of `doc` as a `kind` document.
+
+    `kind` is one of KINDS. An unknown kind is a bug in the caller, so it raises a plain ValueError
+    rather than ImageInvalid. `doc` is never modified.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown image document kind {kind!r} (one of {', '.join(KINDS)})")
+    error = first_error(kind, doc)
+    if error is not None:
+        raise ImageInvalid(error)
+
+
+def first_error(kind: str, doc: object, *, use_referencing: bool | None = None) -> str | None:
+    """The message `validate` would raise, or None if `doc` is valid.
+
+    `use_referencing=False` forces the RefResolver path that jsonschema < 4.18 needs. The default
+    is `referencing` when it is installed. (Tests use it to check that both paths agree.)
+    """
+    from jsonschema.exceptions import best_match
+
+    if use_referencing is None:
+        use_referencing = _have_referencing()
+    validator = _validator(kind, use_referencing)
+    err = best_match(validator.iter_errors(doc))
+    if err is not None:
+        return _format(kind, err)
+    if isinstance(doc, dict):
+        for field in _FOREIGN_FIELDS.get(kind, ()):
+            if field in doc:
+                other = "index" if kind == "manifest" else "manifest"
+                return f"{kind}: {field}: present, but only an {other} has it (is this an {other}?)"
+    return None
+
+
+def _have_referencing() -> bool:
+    try:
+        import referencing  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _load(name: str) -> dict[str, Any]:
+    """One schema file from oci_schema/image/, parsed once."""
+    import json
+
+    if name not in _schemas:
+        with open(os.path.join(SCHEMA_DIR, name), encoding="utf-8") as f:
+            _schemas[name] = json.load(f)
+    return _schemas[name]
+
+
+def _local_name(uri: str) -> str | None:
+    """The file that `uri` stands for, or None if we do not ship it.
+
+    A top-level schema is known by its `id` (`.../schema/image/manifest`). Anything else is
+    `https://opencontainers.org/schema/.../NAME.json`, which stands for file NAME.json.
+    """
+    uri = uri.split("#", 1)[0]
+    if not uri.startswith(_URI_PREFIX):
+        return None
+    for name in KINDS.values():
+        if _load(name).get("id") == uri:
+            return name
+    last = uri.rsplit("/", 1)[-1]
+    return last if last in KINDS.values() or last in _SHARED else None
+
+
+def _validator(kind: str, use_referencing: bool) -> Any:
+    """Build (once) the Draft 4 validator for `kind`: upstream schema `allOf` our overlay."""
+    key = (kind, use_referencing)
+    if key in _validators:
+        return _validators[key]
+
+    from jsonschema import Draft4Validator, FormatChecker
+
+    upstream = _load(KINDS[kind])
+    schema = {"allOf": [{"$ref": upstream["id"]}, _OVERLAY[kind]]}
+    checker = FormatChecker(formats=())
+    checker.checks("date-time", raises=ValueError)(_is_datetime)
+    if use_referencing:
+        validator = Draft4Validator(schema, registry=_registry(), format_checker=checker)
+    else:
+        validator = Draft4Validator(schema, resolver=_ref_resolver(schema), format_checker=checker)
+    _validators[key] = validator
+    return validator
+
+
+def _registry() -> Any:
+    """A referencing.Registry that serves our files for every URI they are reached by.
+
+    The lookup goes by file name (see _local_name) rather than by a list of URIs. Draft-04
+    sub-schema `id`s move the base URI around (the index's manifest descriptors resolve against
+    `.../schema/image/manifestDescriptor`, content-descriptor.json against `.../schema/`), and
+    matching on the file name covers every such base. Unknown URIs raise NoSuchResource. No URI
+    is ever fetched over the network.
+    """
+    from referencing import Registry, Resource
+    from referencing.exceptions import NoSuchResource
+    from referencing.jsonschema import DRAFT4
+
+    def retrieve(uri: str) -> Any:
+        name = _local_name(uri)
+        if name is None:
+            raise NoSuchResource(ref=uri)
+        # defs.json and defs-descriptor.json declare no $schema; they are draft-04 like the rest.
+        return Resource.from_contents(_load(name), default_specification=DRAFT4)
+
+    return Registry(retrieve=retrieve)
+
+
+def _ref_resolver(schema: dict[str, Any]) -> Any:
+    """RefResolver fallback for jsonschema < 4.18 (no `referencing`). It is deprecated in newer
+    versions, so it runs only when `referencing` is missing, or when a test forces it."""
+    import warnings
+
+    from jsonschema import RefResolver
+
+    class LocalResolver(RefResolver):
+        def resolve_remote(self, uri: str) -> Any:
+            name = _local_name(uri)
+            if name is None:
+                raise LookupError(f"{uri}: not one of the OCI image schemas (no network lookups)")
+            return _load(name)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return LocalResolver("", schema)
+
+
+def _is_datetime(value: object) -> bool:
+    """RFC 3339 date-time (as Go's time.Time accepts it in JSON): `2024-01-02T03:04:05.5Z`."""
+    import datetime
+    import re
+
+    if not isinstance(value, str):
+        return True  # format applies to strings only; the type is the schema's business
+    pattern = r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)"
+    if not re.fullmatch(pattern, value):
+        return False
+    # Go keeps nanoseconds, fromisoformat at most microseconds: range-check the rest only.
+    value = re.sub(r"(\.\d{6})\d+", r"\1", value.upper()).replace("Z", "+00:00")
+    try:
+        datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _format(kind: str, err: Any) -> str:
+    """`KIND: PATH: PROBLEM` on one line, where PATH is the JSON path of the offending value.
+
+    For a missing required property, PATH is the path of that property, not of its parent.
+    """
+    path: list[str | int] = list(err.absolute_path)
+    if err.validator == "required" and isinstance(err.instance, dict):
+        missing = [p for p in err.validator_value if p not in err.instance]
+        if missing:
+            path.append(missing[0])
+            msg = "required property is missing"
+            return f"{kind}: {_format_path(path)}: {msg}" if path else f"{kind}: {msg}"
+    msg = err.message
+    # jsonschema's messages start with the repr of the instance, which for an object or a long
+    # string can swamp the line. Shorten it to keep the message one readable line.
+    shown = repr(err.instance)
+    if len(shown) > 80 and msg.startswith(shown):
+        msg = _short(err.instance) + msg[len(shown) :]
+    msg = " ".join(msg.split())
+    if len(msg) > 300:
+        msg = msg[:297] + "..."
+    return f"{kind}: {_format_path(path)}: {msg}" if path else f"{kind}: {msg}"
+
+
+def _short(x: object) -> str:
+    if isinstance(x, dict):
+        return "an object"
+    if isinstance(x, list):
+        return f"an array of {len(x)}"
+    if isinstance(x, str):
+        return repr(x[:60] + "...")
+    return repr(x)[:60]
+
+
+def _format_path(path: list[str | int]) -> str:
+    """`layers[0].digest`, with keys that are not identifiers quoted (`annotations["a.b"]`), the
+    same form pyrunc.validate uses for config.json."""
+    import json
+
+    out: list[str] = []
+    for seg in path:
+        if isinstance(seg, int):
+            out.append(f"[{seg}]")
+        elif seg.isidentifier():
+            out.append(f".{seg}" if out else seg)
+        else:
+            out.append(f"[{json.dumps(seg)}]")
+    return "".join(out)
