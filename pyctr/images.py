@@ -56,10 +56,8 @@ def normalize(name: str) -> str:
 def _validate(kind: str, doc: object, what: str) -> None:
     if not isinstance(doc, dict):
         raise PyctrError(f"{what}: not a JSON object")
-    try:
-        from pyctr import imageschema
-    except ImportError:  # (the schemas ship with the package; a partial checkout lacks them)
-        return
+    from pyctr import imageschema
+
     try:
         imageschema.validate(kind, doc)
     except imageschema.ImageInvalid as e:

@@ -3,19 +3,21 @@ upstream image-spec v1.1.1 JSON Schemas in `oci_schema/image/` (copied verbatim;
 
 Import and pull read every index, manifest and config from outside (a tarball, a registry). We
 check them before we trust their shape, so a broken document is reported as one line that names
-the spot, e.g. `manifest: layers[0].digest: 'sha256:zz' does not match '^[a-z0-9]+...'`. We do
-not wait for a KeyError deep in the unpacker.
+the spot, e.g. `manifest: layers[0].digest: 'sha256:zz' does not match sha256:<64 lowercase hex
+digits> (sha512: 128)`. We do not wait for a KeyError deep in the unpacker.
 
 jsonschema is slow to import (~90 ms with referencing) and this module is imported on the
 import/pull paths only. jsonschema is therefore imported inside the functions, never at module
 level, and each validator is built once on first use and then cached.
 
-On top of the verbatim schemas there are three checks of our own. Each one enforces only what
-the spec's prose or containerd already requires:
+On top of the verbatim schemas there are four checks of our own. Each one enforces only what
+the spec's prose, upstream's later schema, or containerd already requires:
 
 * `mediaType`, where a manifest or an index carries one, must name that kind of document. It
   may be the OCI type or the Docker schema 2 equivalent (see _MEDIA_TYPES). A manifest must not
   carry an index's `manifests`, and an index must not carry a manifest's `config`/`layers`.
+* A digest with a registered algorithm (sha256, sha512) must have the right encoded form (see
+  _DIGEST_PATTERN). This applies to descriptors and to the config's `rootfs.diff_ids`.
 * A descriptor's `size` must not be negative (see _OVERLAY).
 * The config's `created` (and `history[].created`) must be an RFC 3339 date-time. The schema
   says `"format": "date-time"`, but jsonschema asserts formats only when asked, and only when an
@@ -59,9 +61,11 @@ _SHARED = ("defs.json", "defs-descriptor.json")
 # pin some values, which is why the question comes up.)
 #
 # The one place we do restrict media types is our own check of a document's top-level
-# `mediaType` against its kind. It accepts both families, as containerd does:
-# `images.validateMediaType` takes the Docker and the OCI type alike and refuses only a manifest
-# that looks like an index, or the reverse.
+# `mediaType` against its kind. The spec says a manifest's `mediaType`, when present, MUST be
+# the OCI manifest type, and an index's the OCI index type. We also accept the Docker schema 2
+# equivalent, as containerd does: its `images.validateMediaType` treats the Docker and OCI types
+# alike and refuses only a document that is of the other kind (a manifest with `manifests` or an
+# index mediaType, an index with `config`/`layers` or a manifest mediaType).
 _MEDIA_TYPES: dict[str, tuple[str, ...]] = {
     "manifest": (
         "application/vnd.oci.image.manifest.v1+json",
@@ -77,12 +81,23 @@ _FOREIGN_FIELDS: dict[str, tuple[str, ...]] = {
     "manifest": ("manifests",),
     "index": ("config", "layers"),
 }
+_OTHER = {"manifest": "index", "index": "manifest"}
+_A = {"manifest": "a manifest", "index": "an index"}
+
+# The schema's digest pattern checks only the general `algorithm:encoded` form, so
+# 'sha256:zz' passes it. The spec's registered algorithms fix the encoded part (descriptor.md,
+# "Registered algorithms"): sha256 is 64 and sha512 is 128 lowercase hex digits. containerd
+# (its content store runs go-digest's Validate) refuses anything else for these two. Other
+# algorithms keep only the schema's general form: the first alternative (not sha256/sha512) lets
+# them through here and leaves them to the schema.
+_DIGEST_PATTERN = r"^(?!sha256:|sha512:)|^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$"
+_DIGEST_RULE = "sha256:<64 lowercase hex digits> (sha512: 128)"
 
 # Checks layered over each kind's upstream schema (combined with `allOf`, so jsonschema picks the
 # best error among both). Upstream v1.1.x types a descriptor's `size` as int64, so -1 passes.
-# Upstream main has since made it non-negative (opencontainers/image-spec#1285, after v1.1.1).
-# containerd refuses negative sizes as well, so we apply that rule now.
-_SIZE = {"properties": {"size": {"minimum": 0}}}
+# Upstream has since made it non-negative (opencontainers/image-spec#1285, after v1.1.1), because
+# an unknown size defeats size limits on fetches. We apply that rule now.
+_SIZE = {"properties": {"size": {"minimum": 0}, "digest": {"pattern": _DIGEST_PATTERN}}}
 _OVERLAY: dict[str, dict[str, Any]] = {
     "descriptor": _SIZE,
     "manifest": {
@@ -100,7 +115,11 @@ _OVERLAY: dict[str, dict[str, Any]] = {
             "manifests": {"items": _SIZE},
         }
     },
-    "config": {},
+    "config": {
+        "properties": {
+            "rootfs": {"properties": {"diff_ids": {"items": {"pattern": _DIGEST_PATTERN}}}},
+        }
+    },
     "layout": {},
 }
 
@@ -119,8 +138,6 @@ def validate(kind: str, doc: dict[str, Any]) -> None:
     `kind` is one of KINDS. An unknown kind is a bug in the caller, so it raises a plain ValueError
     rather than ImageInvalid. `doc` is never modified.
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown image document kind {kind!r} (one of {', '.join(KINDS)})")
     error = first_error(kind, doc)
     if error is not None:
         raise ImageInvalid(error)
@@ -132,6 +149,8 @@ def first_error(kind: str, doc: object, *, use_referencing: bool | None = None) 
     `use_referencing=False` forces the RefResolver path that jsonschema < 4.18 needs. The default
     is `referencing` when it is installed. (Tests use it to check that both paths agree.)
     """
+    if kind not in KINDS:
+        raise ValueError(f"unknown image document kind {kind!r} (one of {', '.join(KINDS)})")
     from jsonschema.exceptions import best_match
 
     if use_referencing is None:
@@ -143,8 +162,8 @@ def first_error(kind: str, doc: object, *, use_referencing: bool | None = None) 
     if isinstance(doc, dict):
         for field in _FOREIGN_FIELDS.get(kind, ()):
             if field in doc:
-                other = "index" if kind == "manifest" else "manifest"
-                return f"{kind}: {field}: present, but only an {other} has it (is this an {other}?)"
+                other = _A[_OTHER[kind]]
+                return f"{kind}: {field}: not a field of {_A[kind]} but of {other} (is it {other}?)"
     return None
 
 
@@ -193,11 +212,16 @@ def _validator(kind: str, use_referencing: bool) -> Any:
     upstream = _load(KINDS[kind])
     schema = {"allOf": [{"$ref": upstream["id"]}, _OVERLAY[kind]]}
     checker = FormatChecker(formats=())
-    checker.checks("date-time", raises=ValueError)(_is_datetime)
+    checker.checks("date-time")(_is_datetime)
     if use_referencing:
         validator = Draft4Validator(schema, registry=_registry(), format_checker=checker)
     else:
-        validator = Draft4Validator(schema, resolver=_ref_resolver(schema), format_checker=checker)
+        import warnings
+
+        with warnings.catch_warnings():  # RefResolver is deprecated where referencing exists
+            warnings.simplefilter("ignore", DeprecationWarning)
+            resolver = _ref_resolver(schema)
+            validator = Draft4Validator(schema, resolver=resolver, format_checker=checker)
     _validators[key] = validator
     return validator
 
@@ -228,8 +252,6 @@ def _registry() -> Any:
 def _ref_resolver(schema: dict[str, Any]) -> Any:
     """RefResolver fallback for jsonschema < 4.18 (no `referencing`). It is deprecated in newer
     versions, so it runs only when `referencing` is missing, or when a test forces it."""
-    import warnings
-
     from jsonschema import RefResolver
 
     class LocalResolver(RefResolver):
@@ -239,13 +261,11 @@ def _ref_resolver(schema: dict[str, Any]) -> Any:
                 raise LookupError(f"{uri}: not one of the OCI image schemas (no network lookups)")
             return _load(name)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return LocalResolver("", schema)
+    return LocalResolver("", schema)
 
 
 def _is_datetime(value: object) -> bool:
-    """RFC 3339 date-time (as Go's time.Time accepts it in JSON): `2024-01-02T03:04:05.5Z`."""
+    """An RFC 3339 date-time (section 5.6), e.g. `2024-01-02T03:04:05.123456789Z`."""
     import datetime
     import re
 
@@ -272,10 +292,10 @@ def _format(kind: str, err: Any) -> str:
     if err.validator == "required" and isinstance(err.instance, dict):
         missing = [p for p in err.validator_value if p not in err.instance]
         if missing:
-            path.append(missing[0])
-            msg = "required property is missing"
-            return f"{kind}: {_format_path(path)}: {msg}" if path else f"{kind}: {msg}"
+            return f"{kind}: {_format_path([*path, missing[0]])}: required property is missing"
     msg = err.message
+    if err.validator == "pattern" and err.validator_value == _DIGEST_PATTERN:
+        msg = f"{_short(err.instance)} does not match {_DIGEST_RULE}"
     # jsonschema's messages start with the repr of the instance, which for an object or a long
     # string can swamp the line. Shorten it to keep the message one readable line.
     shown = repr(err.instance)
@@ -292,8 +312,8 @@ def _short(x: object) -> str:
         return "an object"
     if isinstance(x, list):
         return f"an array of {len(x)}"
-    if isinstance(x, str):
-        return repr(x[:60] + "...")
+    if isinstance(x, str):  # cut long strings, but show a sha512 digest (135) whole
+        return repr(x[:140] + "...") if len(x) > 140 else repr(x)
     return repr(x)[:60]
 
 

@@ -328,3 +328,34 @@ def test_gc_removes_only_the_unreferenced(ctr: Pyctr, tmp_path: Path) -> None:
     assert "holder" in ctr("containers", "ls", "-q", check=True).stdout
     p = ctr("images", "rm", "busybox:local")
     assert p.returncode == 1 and "a container uses it" in p.stderr
+
+
+def test_schema_invalid_manifest_is_one_line_and_stores_nothing(ctr: Pyctr, tmp_path: Path
+                                                                ) -> None:
+    """Validated against the OCI image-spec schemas (oci_schema/image) before a blob lands."""
+    ctr("images", "build-busybox", check=True)
+    before = ctr.blobs()
+    cfg = json.dumps({"architecture": "amd64", "os": "linux",
+                      "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    cd = "sha256:" + hashlib.sha256(cfg).hexdigest()
+    man = json.dumps({"schemaVersion": 2,
+                      "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                      "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                 "digest": cd, "size": len(cfg)}}).encode()  # no "layers"
+    md = "sha256:" + hashlib.sha256(man).hexdigest()
+    index = json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
+        "size": len(man), "annotations": {"io.containerd.image.name": "test/nolayers:1"}}]})
+    arc = tmp_path / "nolayers.tar"
+    with tarfile.open(arc, "w") as t:
+        for n, data in [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
+                        ("index.json", index.encode()),
+                        ("blobs/sha256/" + md.split(":")[1], man),
+                        ("blobs/sha256/" + cd.split(":")[1], cfg)]:
+            ti = tarfile.TarInfo(n)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    p = ctr("images", "import", str(arc))
+    assert p.returncode == 1 and len(p.stderr.splitlines()) == 1, p
+    assert "layers" in p.stderr and "manifests[0]" in p.stderr, p.stderr
+    assert ctr.blobs() == before
