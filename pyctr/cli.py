@@ -199,6 +199,17 @@ def snapshots_ls(c: Ctx, quiet: bool, fmt: str) -> None:
     _listing(rows, ["key", "parent", "kind"], quiet, fmt, "key")
 
 
+@snapshots.command("mounts")
+@click.argument("target")
+@click.argument("key")
+@click.pass_obj
+def snapshots_mounts(c: Ctx, target: str, key: str) -> None:
+    """Print the mount command that shows snapshot KEY at TARGET (read-only for a committed
+    one), as ctr's `snapshots mounts` does."""
+    _, _, _, snaps = c.open()
+    click.echo(snaps.mount_command(key, target))
+
+
 @cli.group()
 def namespaces() -> None:
     """Namespaces."""

@@ -120,6 +120,26 @@ class Snapshotter:
             os.fchdir(here)
             os.close(here)
 
+    def mount_command(self, key: str, target: str) -> str:
+        """mount(8)'s command line for what mount() does (absolute paths: any cwd)."""
+        import shlex
+
+        s = self.get(key)
+        if s is None:
+            raise PyctrError(f"snapshot {key}: no such snapshot")
+        fs = os.path.join(self.dir, s["dir"], "fs")
+        ro = s["kind"] == "committed"
+        if s["parent"] is None:
+            opts = "bind,ro" if ro else "bind"
+            return f"mount -o {opts} {shlex.quote(fs)} {shlex.quote(target)}"
+        lowers = ":".join(os.path.join(self.dir, p) for p in self.lowers(s["parent"]))
+        if ro:
+            opts = f"ro,lowerdir={fs}:{lowers}"
+        else:
+            work = os.path.join(self.dir, s["dir"], "work")
+            opts = f"lowerdir={lowers},upperdir={fs},workdir={work}"
+        return f"mount -t overlay overlay -o {shlex.quote(opts)} {shlex.quote(target)}"
+
     def remove(self, key: str) -> None:
         with self.meta.tx() as c:
             r = c.execute("SELECT dir FROM snapshots WHERE key=?", (key,)).fetchone()

@@ -359,3 +359,125 @@ def test_schema_invalid_manifest_is_one_line_and_stores_nothing(ctr: Pyctr, tmp_
     assert p.returncode == 1 and len(p.stderr.splitlines()) == 1, p
     assert "layers" in p.stderr and "manifests[0]" in p.stderr, p.stderr
     assert ctr.blobs() == before
+
+
+def _tree(root: Path) -> dict[str, tuple]:
+    """What a tree holds, path by path: type, mode, owner, size, content hash, link target,
+    device, user xattrs, and which paths share an inode (hard links). Directory mtimes are
+    left out (an overlay's upper directories get new ones), file and symlink mtimes kept."""
+    out: dict[str, tuple] = {}
+    inodes: dict[tuple, list[str]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            kind = st.st_mode & 0o170000
+            data = link = ""
+            if kind == 0o100000:
+                with open(p, "rb") as f:
+                    data = hashlib.sha256(f.read()).hexdigest()
+            elif kind == 0o120000:
+                link = os.readlink(p)
+            try:
+                xattrs = tuple(sorted((k, os.getxattr(p, k, follow_symlinks=False))
+                                      for k in os.listxattr(p, follow_symlinks=False)
+                                      if k.startswith("user.")))
+            except OSError:
+                xattrs = ()
+            mtime = 0 if kind == 0o040000 else st.st_mtime_ns
+            out[rel] = (kind, st.st_mode & 0o7777, st.st_uid, st.st_gid,
+                        st.st_size if kind == 0o100000 else 0, data, link,
+                        st.st_rdev if kind in (0o020000, 0o060000) else 0, xattrs, mtime)
+            if kind != 0o040000 and st.st_nlink > 1:
+                inodes.setdefault((st.st_dev, st.st_ino), []).append(rel)
+    for group in inodes.values():
+        if len(group) > 1:  # (a link whose partner a later layer replaced: nlink says 2 in
+            for rel in group:  # an overlay's view of the lower inode, alone in the tree)
+                out[rel] += (tuple(sorted(group)),)
+    return out
+
+
+def test_unpack_matches_umoci(ctr: Pyctr, tmp_path: Path) -> None:
+    """Layers that delete and re-add files unpack to the tree `umoci unpack` makes."""
+    if not shutil.which("umoci"):
+        pytest.skip("umoci is not installed")
+
+    def entry(name: str, kind: str, data: object = b"", mode: int = 0o644, uid: int = 0,
+              gid: int = 0, xattr: dict | None = None, mtime: int = 1000) -> tarfile.TarInfo:
+        ti = tarfile.TarInfo(name)
+        ti.mode, ti.uid, ti.gid, ti.mtime = mode, uid, gid, mtime
+        ti.type = {"f": tarfile.REGTYPE, "d": tarfile.DIRTYPE, "s": tarfile.SYMTYPE,
+                   "h": tarfile.LNKTYPE, "p": tarfile.FIFOTYPE}[kind]
+        if kind in ("s", "h"):
+            ti.linkname = str(data)
+        if xattr:
+            ti.pax_headers = {f"SCHILY.xattr.{k}": v for k, v in xattr.items()}
+        return ti
+
+    def layer(entries: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+            for ti, data in entries:
+                ti.size = len(data) if ti.type == tarfile.REGTYPE else 0
+                t.addfile(ti, io.BytesIO(data) if ti.type == tarfile.REGTYPE else None)
+        return buf.getvalue()
+
+    l1 = layer([
+        (entry("srv", "d", mode=0o750, uid=1000, gid=1000), b""),
+        (entry("srv/app", "f", mode=0o4755, uid=1000, gid=100), b"#!/bin/sh\necho app\n"),
+        (entry("srv/data", "f", mode=0o600, uid=33, gid=33, xattr={"user.tag": "one"}), b"d1"),
+        (entry("srv/link", "h", "srv/data", mode=0o600, uid=33, gid=33), b""),
+        (entry("srv/sym", "s", "data", mode=0o777), b""),
+        (entry("srv/keep1", "f", mode=0o640), b"linked"),
+        (entry("srv/keep2", "h", "srv/keep1", mode=0o640), b""),
+        (entry("srv/fifo", "p", mode=0o620), b""),
+        (entry("opq", "d", mode=0o755), b""),
+        (entry("opq/old1", "f"), b"o1"), (entry("opq/olddir", "d"), b""),
+        (entry("opq/olddir/x", "f"), b"x"),
+        (entry("gone", "f"), b"g"), (entry("gonedir", "d"), b""),
+        (entry("gonedir/y", "f"), b"y"),
+        (entry("swap", "f"), b"file-first"),
+    ])
+    l2 = layer([
+        (entry("opq/.wh..wh..opq", "f"), b""), (entry("opq/new1", "f", mtime=2000), b"n1"),
+        (entry(".wh.gone", "f"), b""), (entry(".wh.gonedir", "f"), b""),
+        (entry("gone", "d", mode=0o700), b""), (entry("gone/again", "f", mode=0o640), b"re"),
+        (entry("srv/data", "f", mode=0o640, uid=33, gid=33, xattr={"user.tag": "two"}),
+         b"d2-rewritten"),
+        (entry(".wh.swap", "f"), b""), (entry("swap", "s", "srv/app"), b""),
+    ])
+    l3 = layer([(entry("srv/.wh.fifo", "f"), b""),
+                (entry("srv/fifo", "f", mode=0o444), b"now a file")])
+    arc = _oci_archive(tmp_path / "tree.tar", "test/tree:1", [l1, l2, l3], ["true"])
+    # umoci reads an OCI layout directory, the image tagged by ref.name
+    layout = tmp_path / "layout"
+    with tarfile.open(arc) as t:
+        t.extractall(layout)  # (our own archive: plain files only)
+    idx = json.loads((layout / "index.json").read_text())
+    idx["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] = "tree"
+    (layout / "index.json").write_text(json.dumps(idx))
+    subprocess.run(["umoci", "unpack", "--image", f"{layout}:tree", str(tmp_path / "umoci")],
+                   check=True, capture_output=True)
+    # pyctr: unpack (a run), then show the image's top snapshot read-only
+    ctr("images", "import", str(arc), check=True)
+    ctr("run", "--rm", "test/tree:1", "t", "true", check=True)
+    top = [s["key"] for s in ctr.snapshots() if s["kind"] == "committed"]
+    parents = {s["parent"] for s in ctr.snapshots()}
+    leaf = [k for k in top if k not in parents]
+    assert len(leaf) == 1, ctr.snapshots()
+    view = tmp_path / "view"
+    view.mkdir()
+    cmd = ctr("snapshots", "mounts", str(view), leaf[0], check=True).stdout
+    subprocess.run(["sh", "-c", cmd], check=True)
+    try:
+        ours, theirs = _tree(view), _tree(tmp_path / "umoci" / "rootfs")
+    finally:
+        subprocess.run(["umount", str(view)], check=True)
+    assert ours.keys() == theirs.keys(), sorted(ours.keys() ^ theirs.keys())
+    diff = {k: (ours[k], theirs[k]) for k in ours if ours[k] != theirs[k]}
+    assert not diff, repr(diff)
+    # and the interesting parts are really there
+    assert ours["srv/data"][5] == hashlib.sha256(b"d2-rewritten").hexdigest()
+    assert "opq/old1" not in ours and "opq/new1" in ours and "gonedir" not in ours
+    assert ours["srv/keep2"][-1] == ("srv/keep1", "srv/keep2")  # a hard link, still one inode
