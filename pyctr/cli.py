@@ -126,6 +126,18 @@ def images_export(c: Ctx, out: str, names: tuple[str, ...]) -> None:
     export_archive(imgs, list(names), out)
 
 
+@images.command("unpack")
+@click.argument("name")
+@click.option("--platform", default=None, help="os/arch (default: this host's)")
+@click.pass_obj
+def images_unpack(c: Ctx, name: str, platform: str | None) -> None:
+    """Unpack NAME's layers into snapshots (run does it on first use); prints the top one."""
+    from pyctr.extract import unpack
+
+    _, _, imgs, snaps = c.open()
+    click.echo(unpack(imgs, snaps, imgs.get(name), platform))
+
+
 @images.command("ls")
 @_list_opts
 @click.pass_obj
