@@ -15,8 +15,6 @@ usage: bench/pyctr-bench.py [-n RUNS] [--mb MB] [--out DIR]   (as root)
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
 import io
 import json
 import os
@@ -38,16 +36,10 @@ BIN = os.path.join(REPO, ".venv", "bin")
 def gen_image(path: str, mb: int, layers: int = 4) -> str:
     """An OCI layout archive: busybox's layer, then `layers` layers of mb/layers MB each of
     half-compressible files (each layer deletes a few of the previous one's and re-adds them)."""
+    from pyctr import layout
     from pyctr.busybox import layer
 
     rnd = random.Random(7)
-    blobs: dict[str, bytes] = {}
-
-    def blob(b: bytes) -> tuple[str, int]:
-        d = "sha256:" + hashlib.sha256(b).hexdigest()
-        blobs[d] = b
-        return d, len(b)
-
     raws = [layer()]
     per = mb * (1 << 20) // layers
     for i in range(layers):
@@ -68,31 +60,10 @@ def gen_image(path: str, mb: int, layers: int = 4) -> str:
                 t.addfile(ti, io.BytesIO(chunk))
                 n, size = n + 1, size + len(chunk)
         raws.append(buf.getvalue())
-    descs, diff_ids = [], []
-    for raw in raws:
-        diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
-        d, n = blob(gzip.compress(raw, compresslevel=1, mtime=0))
-        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d,
-                      "size": n})
     arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
                           check=True).stdout.strip()
-    cd, cs = blob(json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": ["sh"]},
-                              "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode())
-    md, ms = blob(json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd,
-                   "size": cs}, "layers": descs}).encode())
-    index = {"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
-        "annotations": {"io.containerd.image.name": "bench/big:1",
-                        "org.opencontainers.image.ref.name": "big"}}]}
-    with tarfile.open(path, "w") as t:
-        for n, data in [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
-                        ("index.json", json.dumps(index).encode())] + [
-                ("blobs/sha256/" + d.split(":")[1], b) for d, b in blobs.items()]:
-            ti = tarfile.TarInfo(n)
-            ti.size = len(data)
-            t.addfile(ti, io.BytesIO(data))
+    layout.write(path, [layout.Image("bench/big:1", {"Cmd": ["sh"]}, raws, arch, ref="big")],
+                 level=1)
     return path
 
 

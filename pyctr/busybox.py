@@ -5,15 +5,11 @@ root-owned, mtime 0, so the same host always makes the same digests).
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import io
-import json
 import os
 import shutil
 import subprocess
 import tarfile
-import tempfile
 
 from pyctr.errors import PyctrError
 
@@ -67,45 +63,9 @@ def layer() -> bytes:
 
 def oci_archive(path: str, images: list[tuple[str, list[str]]], arch: str) -> str:
     """An OCI layout archive of the busybox layer under each (name, Cmd); returns path."""
-    layout = tempfile.mkdtemp(prefix="busybox-", dir=os.path.dirname(path))
-    try:
-        blobs = os.path.join(layout, "blobs", "sha256")
-        os.makedirs(blobs)
+    from pyctr import layout
 
-        def blob(data: bytes) -> tuple[str, int]:
-            d = hashlib.sha256(data).hexdigest()
-            with open(os.path.join(blobs, d), "wb") as f:
-                f.write(data)
-            return "sha256:" + d, len(data)
-
-        raw = layer()
-        diff_id = "sha256:" + hashlib.sha256(raw).hexdigest()
-        ld, ls = blob(gzip.compress(raw, mtime=0))
-        manifests = []
-        for name, cmd in images:
-            cfg = {"created": "1970-01-01T00:00:00Z", "architecture": arch, "os": "linux",
-                   "config": {"Env": [PATH_ENV], "Cmd": cmd, "WorkingDir": "/"},
-                   "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
-            cd, cs = blob(json.dumps(cfg).encode())
-            man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                   "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                              "digest": cd, "size": cs},
-                   "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                               "digest": ld, "size": ls}]}
-            md, ms = blob(json.dumps(man).encode())
-            manifests.append({
-                "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
-                "size": ms, "platform": {"architecture": arch, "os": "linux"},
-                "annotations": {"io.containerd.image.name": name,
-                                "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1]}})
-        with open(os.path.join(layout, "index.json"), "w") as f:
-            json.dump({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-                       "manifests": manifests}, f)
-        with open(os.path.join(layout, "oci-layout"), "w") as f:
-            f.write('{"imageLayoutVersion":"1.0.0"}')
-        with tarfile.open(path, "w") as t:
-            for n in ("oci-layout", "index.json", "blobs"):
-                t.add(os.path.join(layout, n), arcname=n)
-    finally:
-        shutil.rmtree(layout, ignore_errors=True)
-    return path
+    raw = layer()
+    return layout.write(path, [layout.Image(name, {"Env": [PATH_ENV], "Cmd": cmd,
+                                                   "WorkingDir": "/"}, [raw], arch)
+                               for name, cmd in images])

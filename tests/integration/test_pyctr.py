@@ -6,7 +6,6 @@ archive of the same image.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -145,46 +144,14 @@ def _tar(entries: list[tuple]) -> bytes:
 def _oci_archive(path: Path, name: str, layers: list[bytes], cmd: list[str],
                  corrupt: bool = False) -> Path:
     """An OCI layout archive of layers on top of busybox:local's own layer."""
+    from pyctr import layout
     from pyctr.busybox import layer
 
-    base = layer()
-    blobs: dict[str, bytes] = {}
-
-    def blob(data: bytes) -> tuple[str, int]:
-        d = "sha256:" + hashlib.sha256(data).hexdigest()
-        blobs[d] = data
-        return d, len(data)
-
-    descs, diff_ids = [], []
-    for raw in [base, *layers]:
-        diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
-        d, n = blob(gzip.compress(raw, mtime=0))
-        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d,
-                      "size": n})
     arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
                           check=True).stdout.strip()
-    cd, cs = blob(json.dumps({"architecture": arch, "os": "linux",
-                              "config": {"Cmd": cmd, "Env": ["PATH=/bin:/usr/bin"]},
-                              "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode())
-    md, ms = blob(json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd,
-                   "size": cs}, "layers": descs}).encode())
-    index = {"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
-        "annotations": {"io.containerd.image.name": name}}]}
-    with tarfile.open(path, "w") as t:
-        def add(n: str, data: bytes) -> None:
-            ti = tarfile.TarInfo(n)
-            ti.size = len(data)
-            t.addfile(ti, io.BytesIO(data))
-
-        add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-        add("index.json", json.dumps(index).encode())
-        for d, data in blobs.items():
-            if corrupt and d == descs[-1]["digest"]:
-                data = data[:-1] + bytes([data[-1] ^ 1])
-            add("blobs/sha256/" + d.split(":")[1], data)
+    img = layout.Image(name, {"Cmd": cmd, "Env": ["PATH=/bin:/usr/bin"]}, [layer(), *layers],
+                       arch)
+    layout.write(str(path), [img], corrupt_last_layer=corrupt)
     return path
 
 
