@@ -126,6 +126,63 @@ def images_export(c: Ctx, out: str, names: tuple[str, ...]) -> None:
     export_archive(imgs, list(names), out)
 
 
+def _registry_opts(f: object) -> object:
+    f = click.option("--plain-http", is_flag=True, help="HTTP, not HTTPS (loopback)")(f)  # type: ignore
+    f = click.option("--ca", default="", help="CA bundle to verify the registry with")(f)
+    return click.option("--user", "-u", default="", help="USER:PASSWORD (else pyctr login's)")(f)
+
+
+def _progress(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+@images.command("pull")
+@click.argument("ref")
+@click.option("--platform", default=None, help="os/arch (default: this host's)")
+@_registry_opts
+@click.pass_obj
+def images_pull(c: Ctx, ref: str, platform: str | None, plain_http: bool, ca: str,
+                user: str) -> None:
+    """Pull REF from its registry (Distribution API v2)."""
+    from pyctr.registry import pull
+
+    _, _, imgs, _ = c.open()
+    click.echo(pull(imgs, ref, plain_http=plain_http, ca=ca, user=user, platform=platform,
+                    progress=_progress))
+
+
+@images.command("push")
+@click.argument("ref")
+@click.argument("local", required=False)
+@_registry_opts
+@click.pass_obj
+def images_push(c: Ctx, ref: str, local: str | None, plain_http: bool, ca: str,
+                user: str) -> None:
+    """Push LOCAL (default: REF) to REF."""
+    from pyctr.registry import push
+
+    _, _, imgs, _ = c.open()
+    click.echo(push(imgs, local or ref, ref, plain_http=plain_http, ca=ca, user=user,
+                    progress=_progress))
+
+
+@cli.command()
+@click.argument("host")
+@click.option("--username", "-u", required=True)
+@click.option("--password-stdin", is_flag=True, help="read the password from stdin")
+@click.option("--password", "-p", default="")
+def login(host: str, username: str, password_stdin: bool, password: str) -> None:
+    """Store credentials for HOST in ~/.docker/config.json (as docker login does)."""
+    from pyctr.registry import login as do_login
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise PyctrError("login: a password is required (--password-stdin or -p)")
+    do_login(host, username, password)
+    click.echo(f"Login Succeeded ({host})")
+
+
 @images.command("unpack")
 @click.argument("name")
 @click.option("--platform", default=None, help="os/arch (default: this host's)")

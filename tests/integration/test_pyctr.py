@@ -448,3 +448,168 @@ def test_unpack_matches_umoci(ctr: Pyctr, tmp_path: Path) -> None:
     assert ours["srv/data"][5] == hashlib.sha256(b"d2-rewritten").hexdigest()
     assert "opq/old1" not in ours and "opq/new1" in ours and "gonedir" not in ours
     assert ours["srv/keep2"][-1] == ("srv/keep1", "srv/keep2")  # a hard link, still one inode
+
+
+# -- a real registry on loopback (tests/integration/registry_env.py) --
+
+@pytest.fixture
+def registry(tmp_path: Path) -> object:
+    if not shutil.which("docker-registry") or not shutil.which("htpasswd"):
+        pytest.skip("docker-registry / htpasswd (apache2-utils) are not installed")
+    from registry_env import Registry
+
+    r = Registry(str(tmp_path / "registry")).start()
+    yield r
+    r.cleanup()
+
+
+def test_push_pull_run_through_a_tls_registry_with_auth(ctr: Pyctr, registry: object,
+                                                        tmp_path: Path) -> None:
+    from registry_env import PASSWORD, USER
+
+    host, ca = registry.host, registry.ca  # type: ignore[attr-defined]
+    ctr("images", "build-busybox", check=True)
+    ref = f"{host}/test/bb:1"
+    p = ctr("images", "push", "--ca", ca, "-u", f"{USER}:{PASSWORD}", ref, "busybox:local")
+    assert p.returncode == 0 and p.stdout.strip() == ref, p
+    # a fresh root pulls it and runs it
+    other = Pyctr(tmp_path / "other")
+    p = other("images", "pull", "--ca", ca, "-u", f"{USER}:{PASSWORD}", ref)
+    assert p.returncode == 0 and p.stdout.strip() == ref, p
+    ours = json.loads(ctr("images", "inspect", "busybox:local", check=True).stdout)
+    theirs = json.loads(other("images", "inspect", ref, check=True).stdout)
+    assert ours["target"]["digest"] == theirs["target"]["digest"]
+    p = other("run", "--rm", ref, "pulled", "echo", "pulled-and-ran")
+    assert p.stdout == "pulled-and-ran\n", p
+    # wrong password: one line, nothing stored
+    third = Pyctr(tmp_path / "third")
+    p = third("images", "pull", "--ca", ca, "-u", f"{USER}:wrong", ref)
+    assert p.returncode == 1 and len(p.stderr.splitlines()) == 1, p
+    assert "authentication failed" in p.stderr
+    assert third.blobs() == set()
+    # no CA: TLS verification fails, one line
+    p = third("images", "pull", "-u", f"{USER}:{PASSWORD}", ref)
+    assert p.returncode == 1 and "certificate" in p.stderr.lower(), p
+    assert len(p.stderr.splitlines()) == 1
+
+
+def test_skopeo_interop_both_ways(ctr: Pyctr, registry: object, tmp_path: Path) -> None:
+    if not shutil.which("skopeo"):
+        pytest.skip("skopeo is not installed")
+    from registry_env import PASSWORD, USER
+
+    from pyctr.busybox import NAME, oci_archive
+
+    host, ca = registry.host, registry.ca  # type: ignore[attr-defined]
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    shutil.copy(ca, certs / "ca.crt")
+    creds = f"{USER}:{PASSWORD}"
+    # what pyctr pushes, skopeo pulls (to an OCI layout) with the same manifest digest
+    ctr("images", "build-busybox", check=True)
+    ctr("images", "push", "--ca", ca, "-u", creds, f"{host}/test/ours:1", "busybox:local",
+        check=True)
+    subprocess.run(["skopeo", "copy", "--quiet", "--src-cert-dir", str(certs), "--src-creds",
+                    creds, f"docker://{host}/test/ours:1", f"oci:{tmp_path / 'sk'}:ours"],
+                   check=True, capture_output=True)
+    sk = json.loads((tmp_path / "sk" / "index.json").read_text())["manifests"][0]["digest"]
+    ours = json.loads(ctr("images", "inspect", "busybox:local", check=True).stdout)
+    assert sk == ours["target"]["digest"]
+    # what skopeo pushes, pyctr pulls and runs
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    arc = oci_archive(str(tmp_path / "src.tar"), [(NAME, ["sh"])], arch)
+    subprocess.run(["skopeo", "copy", "--quiet", "--dest-cert-dir", str(certs), "--dest-creds",
+                    creds, f"oci-archive:{arc}", f"docker://{host}/test/theirs:1"],
+                   check=True, capture_output=True)
+    other = Pyctr(tmp_path / "other")
+    other("images", "pull", "--ca", ca, "-u", creds, f"{host}/test/theirs:1", check=True)
+    p = other("run", "--rm", f"{host}/test/theirs:1", "sk", "echo", "from-skopeo")
+    assert p.stdout == "from-skopeo\n", p
+
+
+class _CuttingProxy:
+    """An HTTP proxy in front of a plain registry that breaks blob downloads: the headers and
+    half of each blob body, then the connection closes (what a registry dying mid-pull does).
+    cuts: how many downloads to break (-1: every one)."""
+
+    def __init__(self, upstream: str, cuts: int) -> None:
+        import http.server
+        import threading
+        import urllib.request
+
+        proxy = self
+        self.cuts = cuts
+        self.cut_done = 0
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                req = urllib.request.Request(f"http://{upstream}{self.path}",
+                                             headers={k: v for k, v in self.headers.items()
+                                                      if k.lower() != "host"})
+                try:
+                    r = urllib.request.urlopen(req)
+                except urllib.error.HTTPError as e:
+                    r = e
+                body = r.read()
+                self.send_response(r.status if hasattr(r, "status") else r.code)
+                for k, v in r.headers.items():
+                    if k.lower() not in ("transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.end_headers()
+                cut = "/blobs/" in self.path and len(body) > 4096 and (
+                    proxy.cuts < 0 or proxy.cut_done < proxy.cuts)
+                if cut:
+                    proxy.cut_done += 1
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                self.wfile.write(body)
+
+            do_HEAD = do_GET  # noqa: N815
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_registry_dying_mid_pull_leaves_nothing_and_a_retry_completes(
+        ctr: Pyctr, tmp_path: Path) -> None:
+    if not shutil.which("docker-registry"):
+        pytest.skip("docker-registry is not installed")
+    from registry_env import Registry
+
+    reg = Registry(str(tmp_path / "plain"), tls_auth=False).start()
+    try:
+        ctr("images", "build-busybox", check=True)
+        ctr("images", "push", "--plain-http", f"{reg.host}/test/bb:1", "busybox:local",
+            check=True)
+        other = Pyctr(tmp_path / "other")
+        always = _CuttingProxy(reg.host, cuts=-1)
+        try:
+            p = other("images", "pull", "--plain-http", f"{always.host}/test/bb:1")
+        finally:
+            always.close()
+        assert p.returncode == 1 and len(p.stderr.splitlines()) == 1, p
+        assert other.blobs() == set()
+        assert other("images", "ls", "-q", check=True).stdout == ""
+        assert os.listdir(other.root / "content" / "ingest") == []  # no partial download
+        once = _CuttingProxy(reg.host, cuts=1)
+        try:
+            p = other("images", "pull", "--plain-http", f"{once.host}/test/bb:1")
+        finally:
+            once.close()
+        assert p.returncode == 0 and once.cut_done == 1, p
+        r = other("run", "--rm", f"{once.host}/test/bb:1", "x", "echo", "complete")
+        assert r.stdout == "complete\n", r
+    finally:
+        reg.cleanup()
