@@ -8,7 +8,8 @@
   this cgroup-hybrid host) and `ctr run --rm` (a private containerd 1.6, runc shim), on the
   same busybox image, alternating, medians of N.
 
-Registry pull (vs skopeo) joins when pyctr has a registry client.
+- pull: the same image from a plain registry on loopback (Debian's docker-registry):
+  `pyctr images pull` into a fresh root vs `skopeo copy` to an OCI layout, no unpack.
 usage: bench/pyctr-bench.py [-n RUNS] [--mb MB] [--out DIR]   (as root)
 """
 
@@ -97,6 +98,33 @@ def bench_unpack(tmp: str, runs: int, mb: int) -> dict:
             "median_ms": {k: round(statistics.median(v), 1) for k, v in ms.items()}}
 
 
+def bench_pull(tmp: str, runs: int, arc: str) -> dict:
+    """The generated image from a plain registry on loopback: `pyctr images pull` (into a
+    fresh root: content store, verified) vs `skopeo copy` to an OCI layout; no unpack."""
+    from registry_env import Registry
+
+    reg = Registry(os.path.join(tmp, "registry"), tls_auth=False).start()
+    ms: dict[str, list[float]] = {"pyctr": [], "skopeo": []}
+    try:
+        ref = f"{reg.host}/bench/big:1"
+        subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+                        f"oci-archive:{arc}", f"docker://{ref}"], check=True)
+        for i in range(runs):
+            for tool in ("pyctr", "skopeo") if i % 2 == 0 else ("skopeo", "pyctr"):
+                d = os.path.join(tmp, f"pull-{tool}-{i}")
+                if tool == "pyctr":
+                    ms[tool].append(timed([os.path.join(BIN, "pyctr"), "--root", d, "--state",
+                                           d + "-s", "images", "pull", "--plain-http", ref]))
+                else:
+                    ms[tool].append(timed(["skopeo", "copy", "--quiet", "--src-tls-verify=false",
+                                           f"docker://{ref}", f"oci:{d}:big"]))
+                shutil.rmtree(d, ignore_errors=True)
+                shutil.rmtree(d + "-s", ignore_errors=True)
+    finally:
+        reg.cleanup()
+    return {"median_ms": {k: round(statistics.median(v), 1) for k, v in ms.items()}}
+
+
 def bench_run(tmp: str, runs: int) -> dict:
     from cri.env import Containerd
 
@@ -150,9 +178,12 @@ def main() -> None:
     try:
         result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": a.n,
                   "unpack": bench_unpack(tmp, max(3, a.n // 2), a.mb),
+                  "pull": bench_pull(tmp, max(3, a.n // 2), os.path.join(tmp, "big.tar")),
                   "run_rm_true": bench_run(tmp, a.n)}
         u, r = result["unpack"]["median_ms"], result["run_rm_true"]["median_ms"]
+        pl = result["pull"]["median_ms"]
         result["ratios"] = {"unpack_pyctr_to_umoci": round(u["pyctr"] / u["umoci"], 2),
+                            "pull_pyctr_to_skopeo": round(pl["pyctr"] / pl["skopeo"], 2),
                             "run_pyctr_to_podman": round(r["pyctr"] / r["podman"], 2),
                             "run_pyctr_to_ctr": round(r["pyctr"] / r["ctr"], 2)}
         print(json.dumps(result, indent=1))
