@@ -253,6 +253,42 @@ def content_ls(c: Ctx, quiet: bool, fmt: str) -> None:
     _listing(rows, ["digest", "size"], quiet, fmt, "digest")
 
 
+@content.command("get")
+@click.argument("digest")
+@click.pass_obj
+def content_get(c: Ctx, digest: str) -> None:
+    """Write the blob DIGEST to stdout."""
+    from pyctr.content import CHUNK
+
+    _, store, _, _ = c.open()
+    try:
+        f = open(store.path(digest), "rb")  # noqa: SIM115 - streamed below
+    except FileNotFoundError:
+        raise PyctrError(f"content {digest}: not found") from None
+    with f:
+        out = sys.stdout.buffer
+        while chunk := f.read(CHUNK):
+            out.write(chunk)
+
+
+@content.command("rm")
+@click.argument("digests", nargs=-1, required=True)
+@click.pass_obj
+def content_rm(c: Ctx, digests: tuple[str, ...]) -> None:
+    """Remove blobs no image references (gc removes all such blobs)."""
+    from pyctr.images import Images, referenced
+
+    meta, store, _, _ = c.open()
+    used: set[str] = set()
+    for r in meta.rows("SELECT * FROM images"):
+        referenced(Images(meta, store, r["namespace"]), r["digest"], r["media_type"], used)
+    for d in digests:
+        if d in used:
+            raise PyctrError(f"content {d}: an image references it (pyctr images rm first)")
+        store.remove(d)
+        click.echo(d)
+
+
 @cli.group()
 def snapshots() -> None:
     """Overlay snapshots (one per layer chain, one per container)."""
@@ -279,9 +315,65 @@ def snapshots_mounts(c: Ctx, target: str, key: str) -> None:
     click.echo(snaps.mount_command(key, target))
 
 
+@snapshots.command("info")
+@click.argument("key")
+@click.pass_obj
+def snapshots_info(c: Ctx, key: str) -> None:
+    _, _, _, snaps = c.open()
+    s = snaps.get(key)
+    if s is None:
+        raise PyctrError(f"snapshot {key}: no such snapshot")
+    click.echo(json.dumps({"key": s["key"], "parent": s["parent"], "kind": s["kind"],
+                           "created": _when(s["created"])}, indent=1))
+
+
+@snapshots.command("rm")
+@click.argument("keys", nargs=-1, required=True)
+@click.pass_obj
+def snapshots_rm(c: Ctx, keys: tuple[str, ...]) -> None:
+    meta, _, _, snaps = c.open()
+    for k in keys:
+        if meta.rows("SELECT 1 FROM containers WHERE snapshot=?", k):
+            raise PyctrError(f"snapshot {k}: a container uses it (pyctr containers rm first)")
+        snaps.remove(k)
+        click.echo(k)
+
+
 @cli.group()
 def namespaces() -> None:
     """Namespaces."""
+
+
+@namespaces.command("create")
+@click.argument("name")
+@click.pass_obj
+def namespaces_create(c: Ctx, name: str) -> None:
+    from pyctr.meta import now
+
+    if not name or "/" in name or name.startswith("."):
+        raise PyctrError(f"namespace {name!r}: not a valid name")
+    meta, _, _, _ = c.open()
+    with meta.tx() as t:
+        if t.execute("SELECT 1 FROM namespaces WHERE name=?", (name,)).fetchone():
+            raise PyctrError(f"namespace {name}: already exists")
+        t.execute("INSERT INTO namespaces VALUES (?,?)", (name, now()))
+    click.echo(name)
+
+
+@namespaces.command("rm")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def namespaces_rm(c: Ctx, names: tuple[str, ...]) -> None:
+    """Remove empty namespaces (no images, no containers), as containerd does."""
+    meta, _, _, _ = c.open()
+    for n in names:
+        with meta.tx() as t:
+            for table in ("images", "containers"):
+                if t.execute(f"SELECT 1 FROM {table} WHERE namespace=?", (n,)).fetchone():
+                    raise PyctrError(f"namespace {n}: not empty ({table} in it)")
+            if not t.execute("DELETE FROM namespaces WHERE name=?", (n,)).rowcount:
+                raise PyctrError(f"namespace {n}: not found")
+        click.echo(n)
 
 
 @namespaces.command("ls")
@@ -320,6 +412,19 @@ def containers_ls(c: Ctx, quiet: bool, fmt: str) -> None:
              "created": _when(r["created"])}
             for r in meta.rows("SELECT * FROM containers WHERE namespace=? ORDER BY id", c.ns)]
     _listing(rows, ["id", "image", "runtime"], quiet, fmt, "id")
+
+
+@containers.command("info")
+@click.argument("cid", metavar="ID")
+@click.pass_obj
+def containers_info(c: Ctx, cid: str) -> None:
+    meta, _, _, _ = c.open()
+    r = meta.rows("SELECT * FROM containers WHERE namespace=? AND id=?", c.ns, cid)
+    if not r:
+        raise PyctrError(f"container {cid}: not found")
+    click.echo(json.dumps({"id": r[0]["id"], "image": r[0]["image"], "snapshot":
+                           r[0]["snapshot"], "runtime": r[0]["runtime"],
+                           "created": _when(r[0]["created"])}, indent=1))
 
 
 @containers.command("rm")

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.integration
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 # what `pip install .` reads; the rest of the tree (tests, conformance, ...) is not needed
-SOURCES = ["pyproject.toml", "setup.py", "README.md", "bin", "pyrunc", "oci_schema", "shim_v2"]
+SOURCES = ["pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "bin", "launcher", "pyrunc",
+           "oci_schema", "shim_v2", "pyctr"]
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.so", "_libseccomp.py", "*.egg-info")
 
 

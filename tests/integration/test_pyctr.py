@@ -613,3 +613,30 @@ def test_a_registry_dying_mid_pull_leaves_nothing_and_a_retry_completes(
         assert r.stdout == "complete\n", r
     finally:
         reg.cleanup()
+
+
+def test_namespaces_content_snapshots_and_container_records(ctr: Pyctr) -> None:
+    """The smaller commands, and that what is in use is refused with one line."""
+    ctr("-n", "team", "run", "busybox:local", "kept", "true", check=True)
+    assert ctr("namespaces", "ls", "-q", check=True).stdout.split() == ["team"]
+    info = json.loads(ctr("-n", "team", "containers", "info", "kept", check=True).stdout)
+    assert info["snapshot"] == "team/kept" and info["runtime"] == "pyrunc"
+    assert ctr("containers", "ls", "-q", check=True).stdout == ""  # other namespace: none
+    snap = json.loads(ctr("snapshots", "info", "team/kept", check=True).stdout)
+    assert snap["kind"] == "active"
+    p = ctr("snapshots", "rm", "team/kept")
+    assert p.returncode == 1 and "a container uses it" in p.stderr
+    img = json.loads(ctr("-n", "team", "images", "inspect", "busybox:local", check=True).stdout)
+    layer = img["manifest"]["layers"][0]["digest"]
+    got = subprocess.run([ctr.bin, "--root", str(ctr.root), "content", "get", layer],
+                         capture_output=True, check=True).stdout
+    assert "sha256:" + hashlib.sha256(got).hexdigest() == layer
+    p = ctr("content", "rm", layer)
+    assert p.returncode == 1 and "an image references it" in p.stderr
+    p = ctr("namespaces", "rm", "team")
+    assert p.returncode == 1 and "not empty" in p.stderr
+    ctr("-n", "team", "containers", "rm", "kept", check=True)
+    ctr("-n", "team", "images", "rm", "busybox:local", check=True)
+    ctr("namespaces", "rm", "team", check=True)
+    ctr("namespaces", "create", "fresh", check=True)
+    assert ctr("namespaces", "ls", "-q", check=True).stdout.split() == ["fresh"]
