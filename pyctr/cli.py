@@ -439,6 +439,97 @@ def containers_rm(c: Ctx, ids: tuple[str, ...]) -> None:
         click.echo(i)
 
 
+@cli.group()
+def tasks() -> None:
+    """Tasks of detached containers (run -d), through their shim."""
+
+
+@tasks.command("ls")
+@_list_opts
+@click.pass_obj
+def tasks_ls(c: Ctx, quiet: bool, fmt: str) -> None:
+    from pyctr import tasks as T
+
+    meta, _, _, _ = c.open()
+    rows = []
+    for r in meta.rows("SELECT id FROM containers WHERE namespace=? ORDER BY id", c.ns):
+        if os.path.exists(os.path.join(c.state, c.ns, r["id"], "address")):
+            try:
+                rows.append(T.state(c.state, c.ns, r["id"]))
+            except PyctrError:
+                rows.append({"id": r["id"], "pid": 0, "status": "UNKNOWN", "exit_status": 0})
+    _listing(rows, ["id", "pid", "status"], quiet, fmt, "id")
+
+
+@tasks.command("kill")
+@click.argument("cid", metavar="ID")
+@click.option("-s", "--signal", "sig", default="SIGTERM", show_default=True)
+@click.option("-a", "--all", "all_", is_flag=True, help="every process of the container")
+@click.pass_obj
+def tasks_kill(c: Ctx, cid: str, sig: str, all_: bool) -> None:
+    from pyctr import tasks as T
+    from pyrunc.container import parse_signal
+
+    T.kill(c.state, c.ns, cid, parse_signal(sig), all_)
+
+
+@tasks.command("ps")
+@click.argument("cid", metavar="ID")
+@click.pass_obj
+def tasks_ps(c: Ctx, cid: str) -> None:
+    from pyctr import tasks as T
+
+    click.echo("PID")
+    for p in T.pids(c.state, c.ns, cid):
+        click.echo(p)
+
+
+@tasks.command("pause")
+@click.argument("cid", metavar="ID")
+@click.pass_obj
+def tasks_pause(c: Ctx, cid: str) -> None:
+    from pyctr import tasks as T
+
+    T.pause(c.state, c.ns, cid, True)
+
+
+@tasks.command("resume")
+@click.argument("cid", metavar="ID")
+@click.pass_obj
+def tasks_resume(c: Ctx, cid: str) -> None:
+    from pyctr import tasks as T
+
+    T.pause(c.state, c.ns, cid, False)
+
+
+@tasks.command("logs")
+@click.argument("cid", metavar="ID")
+@click.pass_obj
+def tasks_logs(c: Ctx, cid: str) -> None:
+    """What the task wrote (stdout and stderr), kept after it exits until tasks delete."""
+    try:
+        with open(os.path.join(c.state, c.ns, cid, "log"), "rb") as f:
+            sys.stdout.buffer.write(f.read())
+    except FileNotFoundError:
+        raise PyctrError(f"task {cid}: no log (not started with run -d, or deleted)") from None
+
+
+@tasks.command("delete")
+@click.argument("cid", metavar="ID")
+@click.option("-f", "--force", is_flag=True, help="kill it first if it is running")
+@click.pass_obj
+def tasks_delete(c: Ctx, cid: str, force: bool) -> None:
+    """Delete the task (the shim exits); prints its exit status. The container record stays
+    (containers rm)."""
+    import shutil
+
+    from pyctr import tasks as T
+
+    status = T.delete(c.state, c.ns, cid, force)
+    shutil.rmtree(os.path.join(c.state, c.ns, cid), ignore_errors=True)
+    click.echo(f"{cid} exit status {status}")
+
+
 def _size(v: str | None) -> int | None:
     if v is None:
         return None
@@ -453,6 +544,7 @@ def _size(v: str | None) -> int | None:
 
 @cli.command(context_settings={"allow_interspersed_args": False})
 @click.option("--rm", is_flag=True, help="remove the container when it exits")
+@click.option("-d", "--detach", is_flag=True, help="under containerd-shim-pyrunc-v2; prints ID")
 @click.option("--env", "-e", multiple=True, help="NAME=VALUE (repeatable)")
 @click.option("--workdir", "-w", default="")
 @click.option("--user", "-u", default="", help="uid[:gid] or name[:group] (image's files)")

@@ -34,6 +34,7 @@ class Options:
         self.pids_limit = kw.get("pids_limit")
         self.runtime = str(kw.get("runtime") or "")
         self.platform = kw.get("platform")
+        self.detach = bool(kw.get("detach"))
 
 
 def _valid_id(cid: str) -> None:
@@ -60,16 +61,15 @@ def run(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, ima
                   (ns, cid, img["name"], key, o.runtime or "pyrunc", now()))
     bundle = os.path.join(state, ns, cid)
     rootfs = os.path.join(bundle, "rootfs")
+    if o.detach:
+        return _detached(meta, snaps, state, ns, cid, icfg, top, key, bundle, args, o)
     mounted = False
     try:
         snaps.prepare(key, top)
         os.makedirs(rootfs, 0o700, exist_ok=True)
         snaps.mount(key, rootfs)
         mounted = True
-        spec = build(icfg, cid, rootfs, args, env=o.env, workdir=o.workdir, user=o.user,
-                     terminal=False, read_only=o.read_only, memory=o.memory,  # type: ignore
-                     cpus=o.cpus, pids_limit=o.pids_limit,  # type: ignore[arg-type]
-                     cgroups_path=f"/pyctr/{ns}/{cid}")
+        spec = _spec(icfg, cid, rootfs, args, o, ns)
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f)
         runc_root = os.path.join(state, "runc", ns)
@@ -88,6 +88,46 @@ def run(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, ima
         if o.rm:
             remove(meta, snaps, ns, cid, missing_ok=True)
     return rc
+
+
+def _spec(icfg: dict, cid: str, rootfs: str, args: list[str], o: Options, ns: str) -> dict:
+    return build(icfg, cid, rootfs, args, env=o.env, workdir=o.workdir, user=o.user,
+                 terminal=False, read_only=o.read_only, memory=o.memory,  # type: ignore
+                 cpus=o.cpus, pids_limit=o.pids_limit,  # type: ignore[arg-type]
+                 cgroups_path=f"/pyctr/{ns}/{cid}")
+
+
+def _detached(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, icfg: dict,
+              top: str, key: str, bundle: str, args: list[str], o: Options) -> int:
+    """Under our shim: the bundle stays (config.json, the shim's address, the log), the shim
+    mounts the rootfs from the snapshot's mounts and unmounts it at Delete."""
+    from pyctr import tasks
+
+    if o.rm:
+        raise PyctrError("--rm with -d: not supported (pyctr tasks delete, containers rm)")
+    if o.runtime:
+        raise PyctrError("--runtime with -d: the shim runs pyrunc in-process")
+    rootfs = os.path.join(bundle, "rootfs")
+    started = False
+    try:
+        snaps.prepare(key, top)
+        os.makedirs(rootfs, 0o700, exist_ok=True)
+        snaps.mount(key, rootfs, readonly=True)  # (the image's users, for the spec)
+        try:
+            spec = _spec(icfg, cid, rootfs, args, o, ns)
+        finally:
+            umount(rootfs)
+        spec["root"]["path"] = "rootfs"
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(spec, f)
+        tasks.create_and_start(bundle, ns, cid, state, tasks.rootfs_mounts(snaps, key))
+        started = True
+    finally:
+        if not started:
+            shutil.rmtree(bundle, ignore_errors=True)
+            remove(meta, snaps, ns, cid, missing_ok=True)
+    print(cid)
+    return 0
 
 
 def _run_in_process(root: str, bundle: str, cid: str) -> int:

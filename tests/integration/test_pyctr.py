@@ -640,3 +640,57 @@ def test_namespaces_content_snapshots_and_container_records(ctr: Pyctr) -> None:
     ctr("namespaces", "rm", "team", check=True)
     ctr("namespaces", "create", "fresh", check=True)
     assert ctr("namespaces", "ls", "-q", check=True).stdout.split() == ["fresh"]
+
+
+def test_detached_under_our_shim_keeps_log_and_exit_status(ctr: Pyctr, tmp_path: Path
+                                                           ) -> None:
+    """run -d: the container runs under containerd-shim-pyrunc-v2 after pyctr exits; tasks
+    ls/ps/logs/kill/pause/resume/delete reach it through the shim. The whole scenario runs in
+    a private mount namespace with its own /run, because the shim (as containerd's) keeps its
+    socket in /run/containerd/s and pyrunc's state in /run/containerd/pyrunc."""
+    shim = os.path.join(os.path.dirname(ctr.bin), "containerd-shim-pyrunc-v2")
+    if not os.path.exists(shim):
+        pytest.skip("containerd-shim-pyrunc-v2 is not installed beside pyctr")
+    script = tmp_path / "scenario.sh"
+    out = tmp_path / "out"
+    p = f"{ctr.bin} --root {ctr.root} --state {ctr.state}"
+    script.write_text(f"""set -u
+exec >{out} 2>&1
+step() {{ echo "== $*"; }}
+step run; {p} run -d busybox:local bg sh -c 'echo started; trap "echo bye; exit 3" TERM; \\
+    while :; do sleep 0.1; done'; echo "rc=$?"
+sleep 0.5
+step ls; {p} tasks ls --format json
+step ps; {p} tasks ps bg | wc -l
+step pause; {p} tasks pause bg && {p} tasks ls -q && {p} tasks ls --format json
+step resume; {p} tasks resume bg
+step delete-running; {p} tasks delete bg; echo "rc=$?"
+step kill; {p} tasks kill bg; sleep 0.5
+step stopped; {p} tasks ls --format json
+step logs; {p} tasks logs bg
+step delete; {p} tasks delete bg; echo "rc=$?"
+step after; {p} tasks ls -q; ls /run/containerd/s | wc -l
+step rm; {p} containers rm bg
+""")
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                        "mount -t tmpfs tmpfs /run && exec bash \"$0\"", str(script)],
+                       capture_output=True, text=True, timeout=120)
+    text = out.read_text()
+    assert r.returncode == 0, (r, text)
+    sec = {}
+    for block in text.split("== ")[1:]:
+        name, _, body = block.partition("\n")
+        sec[name] = body
+    assert sec["run"].split() == ["bg", "rc=0"], text
+    running = json.loads(sec["ls"])[0]
+    assert running["status"] == "RUNNING" and running["pid"] > 0, text
+    assert int(sec["ps"].strip()) >= 3, text  # the header, sh and its sleep
+    assert json.loads(sec["pause"].split("\n", 1)[1])[0]["status"] == "PAUSED", text
+    assert "is RUNNING" in sec["delete-running"] and "rc=1" in sec["delete-running"], text
+    stopped = json.loads(sec["stopped"])[0]
+    assert (stopped["status"], stopped["exit_status"]) == ("STOPPED", 3), text
+    assert sec["logs"] == "started\nbye\n", text
+    assert "bg exit status 3" in sec["delete"] and "rc=0" in sec["delete"], text
+    assert sec["after"].split() == ["0"], text  # no task, no shim socket left
+    assert ctr.mounts() == []
+    assert [s["kind"] for s in ctr.snapshots()] == ["committed"]

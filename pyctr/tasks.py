@@ -1,0 +1,192 @@
+"""Detached containers (`run -d`) under containerd-shim-pyrunc-v2, and `tasks` reaching them.
+
+pyctr starts our shim as containerd does (`shim start` in the bundle, which prints the TTRPC
+address), then speaks the Task service to it with shim_v2's TTRPC client: Create (the rootfs
+as mounts the shim mounts and unmounts, stdout and stderr to a file:// log), Start. The shim
+outlives pyctr, so the container keeps its log and exit status; `tasks` finds the shim again
+by the address file it leaves in the bundle (<state>/<ns>/<id>/address).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from pyctr.errors import PyctrError
+from pyctr.snapshots import Snapshotter
+
+SHIM = "containerd-shim-pyrunc-v2"
+TASK = "containerd.task.v2.Task"
+STATUS = {0: "UNKNOWN", 1: "CREATED", 2: "RUNNING", 3: "STOPPED", 4: "PAUSED", 5: "PAUSING"}
+
+
+def shim_binary() -> str:
+    """The shim installed beside pyctr (one venv), else on PATH."""
+    here = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), SHIM)
+    if os.access(here, os.X_OK):
+        return here
+    found = shutil.which(SHIM)
+    if not found:
+        raise PyctrError(f"run -d: {SHIM} is not installed (beside pyctr or on PATH)")
+    return found
+
+
+def rootfs_mounts(snaps: Snapshotter, key: str) -> list[tuple[str, str, list[str]]]:
+    """(type, source, options) that show active snapshot key, with absolute paths (the shim
+    mounts them from its own cwd)."""
+    s = snaps.get(key)
+    assert s is not None
+    fs = os.path.join(snaps.dir, s["dir"], "fs")
+    if s["parent"] is None:
+        return [("bind", fs, ["rbind", "rw"])]
+    lowers = ":".join(os.path.join(snaps.dir, p) for p in snaps.lowers(s["parent"]))
+    work = os.path.join(snaps.dir, s["dir"], "work")
+    return [("overlay", "overlay", [f"lowerdir={lowers}", f"upperdir={fs}",
+                                    f"workdir={work}"])]
+
+
+class Shim:
+    """A TTRPC connection to the shim serving one container."""
+
+    def __init__(self, address: str) -> None:
+        from shim_v2.messages import T
+        from shim_v2.ttrpc import Client, Loop
+
+        self.T = T
+        self.loop = Loop()
+        try:
+            self.client = Client.connect(self.loop, address)
+        except OSError as e:
+            raise PyctrError(f"shim at {address}: {e.strerror} (is it still running?)") from None
+
+    def call(self, method: str, req: object, resp: str | None = None) -> object:
+        from shim_v2.ttrpc import TTRPCError
+
+        try:
+            raw = self.client.call_sync(TASK, method, req.SerializeToString(),  # type: ignore
+                                        timeout=30)
+        except TTRPCError as e:
+            raise PyctrError(f"{method}: {e}") from None
+        return getattr(self.T, resp).FromString(raw) if resp else None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def start_shim(bundle: str, ns: str, cid: str, state: str) -> str:
+    p = subprocess.run([shim_binary(), "-namespace", ns, "-id", cid, "-address",
+                        os.path.join(state, "pyctr.sock"), "start"], cwd=bundle,
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    if p.returncode != 0 or not p.stdout.startswith("unix://"):
+        raise PyctrError(f"run -d: {SHIM} start: {(p.stderr or p.stdout).strip()}")
+    return p.stdout.strip()
+
+
+def create_and_start(bundle: str, ns: str, cid: str, state: str,
+                     mounts: list[tuple[str, str, list[str]]]) -> int:
+    """Start the shim, Create and Start the task; returns the container's pid. The log is
+    <bundle>/log (both streams)."""
+    from shim_v2.messages import types
+
+    addr = start_shim(bundle, ns, cid, state)
+    shim = Shim(addr)
+    try:
+        T = shim.T
+        log = "file://" + os.path.join(bundle, "log")
+        req = T.CreateTaskRequest(id=cid, bundle=bundle, stdout=log, stderr=log)
+        for kind, src, opts in mounts:
+            req.rootfs.append(types.Mount(type=kind, source=src, options=opts))
+        shim.call("Create", req, "CreateTaskResponse")
+        return shim.call("Start", T.StartRequest(id=cid), "StartResponse").pid  # type: ignore
+    except BaseException:
+        _shutdown(shim, cid)
+        raise
+    finally:
+        shim.close()
+
+
+def _shutdown(shim: Shim, cid: str) -> None:
+    for method, req in (("Kill", shim.T.KillRequest(id=cid, signal=9, all=True)),
+                        ("Delete", shim.T.DeleteRequest(id=cid)),
+                        ("Shutdown", shim.T.ShutdownRequest(id=cid))):
+        try:
+            shim.call(method, req)
+        except PyctrError:
+            pass
+
+
+def connect(state: str, ns: str, cid: str) -> Shim:
+    try:
+        with open(os.path.join(state, ns, cid, "address")) as f:
+            return Shim(f.read().strip())
+    except FileNotFoundError:
+        raise PyctrError(f"task {cid}: no such task (not started with run -d, or deleted)"
+                         ) from None
+
+
+def state(state_dir: str, ns: str, cid: str) -> dict:
+    shim = connect(state_dir, ns, cid)
+    try:
+        st = shim.call("State", shim.T.StateRequest(id=cid), "StateResponse")
+        return {"id": cid, "pid": st.pid, "status": STATUS.get(st.status, "UNKNOWN"),  # type: ignore
+                "exit_status": st.exit_status}  # type: ignore[attr-defined]
+    finally:
+        shim.close()
+
+
+def kill(state_dir: str, ns: str, cid: str, sig: int, all_: bool) -> None:
+    shim = connect(state_dir, ns, cid)
+    try:
+        shim.call("Kill", shim.T.KillRequest(id=cid, signal=sig, all=all_))
+    finally:
+        shim.close()
+
+
+def pids(state_dir: str, ns: str, cid: str) -> list[int]:
+    shim = connect(state_dir, ns, cid)
+    try:
+        r = shim.call("Pids", shim.T.PidsRequest(id=cid), "PidsResponse")
+        return [p.pid for p in r.processes]  # type: ignore[attr-defined]
+    finally:
+        shim.close()
+
+
+def pause(state_dir: str, ns: str, cid: str, frozen: bool) -> None:
+    shim = connect(state_dir, ns, cid)
+    try:
+        if frozen:
+            shim.call("Pause", shim.T.PauseRequest(id=cid))
+        else:
+            shim.call("Resume", shim.T.ResumeRequest(id=cid))
+    finally:
+        shim.close()
+
+
+def delete(state_dir: str, ns: str, cid: str, force: bool) -> int:
+    """Delete a stopped task (force: kill it first); the shim then exits. Returns its exit
+    status. The bundle (and its log) goes with it."""
+    shim = connect(state_dir, ns, cid)
+    try:
+        st = shim.call("State", shim.T.StateRequest(id=cid), "StateResponse")
+        if st.status != 3:  # type: ignore[attr-defined]
+            if not force:
+                raise PyctrError(f"task {cid}: is {STATUS.get(st.status)} "  # type: ignore
+                                 "(kill it first, or delete -f)")
+            shim.call("Kill", shim.T.KillRequest(id=cid, signal=9, all=True))
+            for _ in range(200):
+                st = shim.call("State", shim.T.StateRequest(id=cid), "StateResponse")
+                if st.status == 3:  # type: ignore[attr-defined]
+                    break
+                import time
+
+                time.sleep(0.02)
+        r = shim.call("Delete", shim.T.DeleteRequest(id=cid), "DeleteResponse")
+        try:
+            shim.call("Shutdown", shim.T.ShutdownRequest(id=cid))
+        except PyctrError:
+            pass  # (it may close the connection as it goes)
+        return r.exit_status  # type: ignore[attr-defined]
+    finally:
+        shim.close()
