@@ -15,6 +15,8 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 
 class Image:
@@ -27,12 +29,25 @@ class Image:
         self.ref = ref or name.rsplit(":", 1)[-1]
 
 
-def write(path: str, images: list[Image], level: int = 6,
+def _compress(raw: bytes, how: str, level: int) -> tuple[bytes, str]:
+    if how == "gzip":
+        return gzip.compress(raw, compresslevel=level, mtime=0), OCI_LAYER_GZIP
+    if how == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=3).compress(raw), OCI_LAYER_ZSTD
+    if how == "none":
+        return raw, OCI_LAYER
+    raise ValueError(f"compression {how!r}: gzip, zstd or none")
+
+
+def write(path: str, images: list[Image], level: int = 6, compress: str = "gzip",
           corrupt_last_layer: bool = False) -> str:
-    """Write the archive to path; returns path. corrupt_last_layer (tests only) flips one bit
-    of the last layer blob after its digest is taken."""
+    """Write the archive to path; returns path. Layers are compressed with `compress`
+    (gzip, zstd or none). corrupt_last_layer (tests only) flips one bit of the last layer
+    blob after its digest is taken."""
     blobs: dict[str, bytes] = {}
-    gz: dict[bytes, tuple[str, int]] = {}
+    gz: dict[bytes, tuple[str, int, str]] = {}
 
     def blob(b: bytes) -> tuple[str, int]:
         d = "sha256:" + hashlib.sha256(b).hexdigest()
@@ -46,10 +61,11 @@ def write(path: str, images: list[Image], level: int = 6,
         for raw in img.layers:
             diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
             if raw not in gz:
-                gz[raw] = blob(gzip.compress(raw, compresslevel=level, mtime=0))
-            d, n = gz[raw]
+                data, mt = _compress(raw, compress, level)
+                gz[raw] = (*blob(data), mt)
+            d, n, mt = gz[raw]
             last = d
-            descs.append({"mediaType": OCI_LAYER_GZIP, "digest": d, "size": n})
+            descs.append({"mediaType": mt, "digest": d, "size": n})
         cd, cs = blob(json.dumps({
             "created": "1970-01-01T00:00:00Z", "architecture": img.arch, "os": "linux",
             "config": img.config, "rootfs": {"type": "layers", "diff_ids": diff_ids},

@@ -694,3 +694,22 @@ step rm; {p} containers rm bg
     assert sec["after"].split() == ["0"], text  # no task, no shim socket left
     assert ctr.mounts() == []
     assert [s["kind"] for s in ctr.snapshots()] == ["committed"]
+
+
+@pytest.mark.parametrize("compress", ["zstd", "none"])
+def test_zstd_and_uncompressed_layers(ctr: Pyctr, tmp_path: Path, compress: str) -> None:
+    from pyctr import layout
+    from pyctr.busybox import layer
+
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    extra = _tar([("hello", "f", f"from a {compress} layer\n".encode())])
+    img = layout.Image(f"test/{compress}:1", {"Cmd": ["cat", "/hello"]}, [layer(), extra], arch)
+    arc = layout.write(str(tmp_path / "img.tar"), [img], compress=compress)
+    ctr("images", "import", arc, check=True)
+    info = json.loads(ctr("images", "inspect", f"test/{compress}:1", check=True).stdout)
+    want = {"zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+            "none": "application/vnd.oci.image.layer.v1.tar"}[compress]
+    assert {ly["mediaType"] for ly in info["manifest"]["layers"]} == {want}
+    p = ctr("run", "--rm", f"test/{compress}:1", "z")
+    assert p.stdout == f"from a {compress} layer\n", p
