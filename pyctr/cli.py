@@ -549,6 +549,8 @@ def _size(v: str | None) -> int | None:
 @click.option("--workdir", "-w", default="")
 @click.option("--user", "-u", default="", help="uid[:gid] or name[:group] (image's files)")
 @click.option("--read-only", is_flag=True, help="read-only rootfs")
+@click.option("--mount", multiple=True,
+              help="type=bind,src=/host,dst=/ctr,options=rbind:ro (repeatable)")
 @click.option("--memory", default=None, help="limit, e.g. 64m")
 @click.option("--cpus", type=float, default=None)
 @click.option("--pids-limit", type=int, default=None)

@@ -35,6 +35,7 @@ class Options:
         self.runtime = str(kw.get("runtime") or "")
         self.platform = kw.get("platform")
         self.detach = bool(kw.get("detach"))
+        self.mounts: list[str] = list(kw.get("mount") or [])  # type: ignore[call-overload]
 
 
 def _valid_id(cid: str) -> None:
@@ -94,7 +95,7 @@ def _spec(icfg: dict, cid: str, rootfs: str, args: list[str], o: Options, ns: st
     return build(icfg, cid, rootfs, args, env=o.env, workdir=o.workdir, user=o.user,
                  terminal=False, read_only=o.read_only, memory=o.memory,  # type: ignore
                  cpus=o.cpus, pids_limit=o.pids_limit,  # type: ignore[arg-type]
-                 cgroups_path=f"/pyctr/{ns}/{cid}")
+                 cgroups_path=f"/pyctr/{ns}/{cid}", mounts=o.mounts)
 
 
 def _detached(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, icfg: dict,

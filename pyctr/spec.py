@@ -20,9 +20,37 @@ CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD"
         "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
 
 
+def parse_mount(text: str) -> dict:
+    """ctr's --mount: type=bind,src=/host,dst=/ctr,options=rbind:ro (type defaults to bind
+    with rbind; src/source, dst/destination/target)."""
+    kv: dict[str, str] = {}
+    for part in text.split(","):
+        k, sep, v = part.partition("=")
+        if not sep or not k:
+            raise PyctrError(f"--mount {text!r}: {part!r} is not key=value")
+        kv[k.strip()] = v
+    dst = kv.get("dst") or kv.get("destination") or kv.get("target") or ""
+    if not dst.startswith("/"):
+        raise PyctrError(f"--mount {text!r}: dst must be an absolute path in the container")
+    kind = kv.get("type", "bind")
+    src = kv.get("src") or kv.get("source") or ""
+    opts = [o for o in kv.get("options", "").split(":") if o]
+    if kind == "bind":
+        if not src or not os.path.exists(src):
+            raise PyctrError(f"--mount {text!r}: src {src!r} does not exist")
+        src = os.path.abspath(src)
+        if "bind" not in opts and "rbind" not in opts:
+            opts.insert(0, "rbind")
+    for k in kv:
+        if k not in ("type", "src", "source", "dst", "destination", "target", "options"):
+            raise PyctrError(f"--mount {text!r}: unknown key {k!r}")
+    return {"destination": dst, "type": kind, "source": src or kind, "options": opts}
+
+
 def build(image_config: dict, cid: str, rootfs: str, args: list[str], *, env: list[str],
           workdir: str, user: str, terminal: bool, read_only: bool, memory: int | None,
-          cpus: float | None, pids_limit: int | None, cgroups_path: str) -> dict:
+          cpus: float | None, pids_limit: int | None, cgroups_path: str,
+          mounts: list[str] | None = None) -> dict:
     ic = image_config.get("config") or {}
     spec = default_spec()
     p = spec["process"]
@@ -53,6 +81,7 @@ def build(image_config: dict, cid: str, rootfs: str, args: list[str], *, env: li
     if pids_limit is not None:
         res["pids"] = {"limit": pids_limit}
     spec["linux"]["cgroupsPath"] = cgroups_path
+    spec["mounts"] += [parse_mount(m) for m in mounts or []]
     return spec
 
 

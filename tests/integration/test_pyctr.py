@@ -713,3 +713,22 @@ def test_zstd_and_uncompressed_layers(ctr: Pyctr, tmp_path: Path, compress: str)
     assert {ly["mediaType"] for ly in info["manifest"]["layers"]} == {want}
     p = ctr("run", "--rm", f"test/{compress}:1", "z")
     assert p.stdout == f"from a {compress} layer\n", p
+
+
+def test_bind_mounts(ctr: Pyctr, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "in").write_text("from-host\n")
+    p = ctr("run", "--rm", "--mount", f"type=bind,src={shared},dst=/data,options=rbind:ro",
+            "busybox:local", "m", "sh", "-c", "cat /data/in; touch /data/x 2>&1; echo $?")
+    assert p.stdout.splitlines()[0] == "from-host" and p.stdout.splitlines()[-1] == "1", p
+    assert not (shared / "x").exists()
+    ctr("run", "--rm", "--mount", f"src={shared},dst=/rw", "busybox:local", "w", "sh", "-c",
+        "echo written > /rw/out", check=True)
+    assert (shared / "out").read_text() == "written\n"
+    for bad, why in [("src=/nonexistent-dir,dst=/x", "does not exist"),
+                     (f"src={shared},dst=relative", "absolute"),
+                     (f"src={shared},dst=/x,colour=red", "unknown key")]:
+        p = ctr("run", "--rm", "--mount", bad, "busybox:local", "b", "true")
+        assert p.returncode == 1 and why in p.stderr and len(p.stderr.splitlines()) == 1, p
+    assert ctr.mounts() == [] and ctr("containers", "ls", "-q", check=True).stdout == ""
