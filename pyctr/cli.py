@@ -502,6 +502,26 @@ def tasks_resume(c: Ctx, cid: str) -> None:
     T.pause(c.state, c.ns, cid, False)
 
 
+@tasks.command("exec", context_settings={"allow_interspersed_args": False})
+@click.option("--exec-id", required=True, help="a name for this process (ctr's flag)")
+@click.option("--env", "-e", multiple=True, help="NAME=VALUE (repeatable)")
+@click.option("--cwd", default="")
+@click.argument("cid", metavar="ID")
+@click.argument("args", nargs=-1, required=True)
+@click.pass_obj
+def tasks_exec(c: Ctx, exec_id: str, env: tuple[str, ...], cwd: str, cid: str,
+               args: tuple[str, ...]) -> None:
+    """Run ARGS in the running task; its output and exit status are pyctr's."""
+    from pyctr import tasks as T
+
+    status, out, err = T.exec_(c.state, c.ns, cid, exec_id, list(args), list(env), cwd)
+    sys.stdout.buffer.write(out)
+    sys.stdout.flush()
+    sys.stderr.buffer.write(err)
+    sys.stderr.flush()
+    sys.exit(status)
+
+
 @tasks.command("logs")
 @click.argument("cid", metavar="ID")
 @click.pass_obj

@@ -190,3 +190,46 @@ def delete(state_dir: str, ns: str, cid: str, force: bool) -> int:
         return r.exit_status  # type: ignore[attr-defined]
     finally:
         shim.close()
+
+
+def exec_(state_dir: str, ns: str, cid: str, exec_id: str, args: list[str],
+          env: list[str], cwd: str) -> tuple[int, bytes, bytes]:
+    """Run args in the task (the container's process spec with these args, as ctr's tasks
+    exec does) and wait for it: (exit status, stdout, stderr). Output goes through files in
+    the bundle, read once the process has exited."""
+    import json
+    import tempfile
+
+    from shim_v2.messages import Any_
+
+    bundle = os.path.join(state_dir, ns, cid)
+    with open(os.path.join(bundle, "config.json")) as f:
+        proc = json.load(f)["process"]
+    proc["args"] = args
+    proc["terminal"] = False
+    if env:
+        proc["env"] = list(proc.get("env") or []) + env
+    if cwd:
+        proc["cwd"] = cwd
+    shim = connect(state_dir, ns, cid)
+    out_dir = tempfile.mkdtemp(prefix=f"exec-{exec_id}-", dir=bundle)
+    out, err = os.path.join(out_dir, "stdout"), os.path.join(out_dir, "stderr")
+    T = shim.T
+    try:
+        spec = Any_(type_url="types.containerd.io/opencontainers/runtime-spec/1/Process",
+                    value=json.dumps(proc).encode())
+        shim.call("Exec", T.ExecProcessRequest(id=cid, exec_id=exec_id, spec=spec,
+                                               stdout="file://" + out, stderr="file://" + err))
+        try:
+            shim.call("Start", T.StartRequest(id=cid, exec_id=exec_id))
+            w = shim.call("Wait", T.WaitRequest(id=cid, exec_id=exec_id), "WaitResponse")
+        finally:
+            try:
+                shim.call("Delete", T.DeleteRequest(id=cid, exec_id=exec_id))
+            except PyctrError:
+                pass
+        with open(out, "rb") as f1, open(err, "rb") as f2:
+            return w.exit_status, f1.read(), f2.read()  # type: ignore[attr-defined]
+    finally:
+        shim.close()
+        shutil.rmtree(out_dir, ignore_errors=True)

@@ -664,6 +664,8 @@ step ls; {p} tasks ls --format json
 step ps; {p} tasks ps bg | wc -l
 step pause; {p} tasks pause bg && {p} tasks ls -q && {p} tasks ls --format json
 step resume; {p} tasks resume bg
+step exec; {p} tasks exec --exec-id e1 -e X=1 bg sh -c \
+    'echo "in $X $(hostname)"; echo oops >&2; exit 4'; echo "rc=$?"
 step delete-running; {p} tasks delete bg; echo "rc=$?"
 step kill; {p} tasks kill bg; sleep 0.5
 step stopped; {p} tasks ls --format json
@@ -686,6 +688,7 @@ step rm; {p} containers rm bg
     assert running["status"] == "RUNNING" and running["pid"] > 0, text
     assert int(sec["ps"].strip()) >= 3, text  # the header, sh and its sleep
     assert json.loads(sec["pause"].split("\n", 1)[1])[0]["status"] == "PAUSED", text
+    assert sec["exec"].split("\n") == ["in 1 bg", "oops", "rc=4", ""], text
     assert "is RUNNING" in sec["delete-running"] and "rc=1" in sec["delete-running"], text
     stopped = json.loads(sec["stopped"])[0]
     assert (stopped["status"], stopped["exit_status"]) == ("STOPPED", 3), text
