@@ -568,6 +568,7 @@ def _size(v: str | None) -> int | None:
 @click.option("--env", "-e", multiple=True, help="NAME=VALUE (repeatable)")
 @click.option("--workdir", "-w", default="")
 @click.option("--user", "-u", default="", help="uid[:gid] or name[:group] (image's files)")
+@click.option("-t", "--tty", is_flag=True, help="a terminal for the container")
 @click.option("--read-only", is_flag=True, help="read-only rootfs")
 @click.option("--mount", multiple=True,
               help="type=bind,src=/host,dst=/ctr,options=rbind:ro (repeatable)")

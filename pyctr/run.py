@@ -35,6 +35,7 @@ class Options:
         self.runtime = str(kw.get("runtime") or "")
         self.platform = kw.get("platform")
         self.detach = bool(kw.get("detach"))
+        self.tty = bool(kw.get("tty"))
         self.mounts: list[str] = list(kw.get("mount") or [])  # type: ignore[call-overload]
 
 
@@ -74,7 +75,7 @@ def run(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, ima
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f)
         runc_root = os.path.join(state, "runc", ns)
-        if o.runtime:
+        if o.runtime:  # (with -t the runtime allocates the pty on our terminal, as runc run)
             rc = subprocess.run([o.runtime, "--root", runc_root, "run", "--bundle", bundle,
                                  cid]).returncode
         else:
@@ -93,7 +94,7 @@ def run(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, ima
 
 def _spec(icfg: dict, cid: str, rootfs: str, args: list[str], o: Options, ns: str) -> dict:
     return build(icfg, cid, rootfs, args, env=o.env, workdir=o.workdir, user=o.user,
-                 terminal=False, read_only=o.read_only, memory=o.memory,  # type: ignore
+                 terminal=o.tty, read_only=o.read_only, memory=o.memory,  # type: ignore
                  cpus=o.cpus, pids_limit=o.pids_limit,  # type: ignore[arg-type]
                  cgroups_path=f"/pyctr/{ns}/{cid}", mounts=o.mounts)
 
@@ -108,6 +109,8 @@ def _detached(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, icf
         raise PyctrError("--rm with -d: not supported (pyctr tasks delete, containers rm)")
     if o.runtime:
         raise PyctrError("--runtime with -d: the shim runs pyrunc in-process")
+    if o.tty:
+        raise PyctrError("-t with -d: not supported yet (no console to attach to later)")
     rootfs = os.path.join(bundle, "rootfs")
     started = False
     try:

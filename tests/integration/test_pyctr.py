@@ -735,3 +735,17 @@ def test_bind_mounts(ctr: Pyctr, tmp_path: Path) -> None:
         p = ctr("run", "--rm", "--mount", bad, "busybox:local", "b", "true")
         assert p.returncode == 1 and why in p.stderr and len(p.stderr.splitlines()) == 1, p
     assert ctr.mounts() == [] and ctr("containers", "ls", "-q", check=True).stdout == ""
+
+
+def test_tty(ctr: Pyctr) -> None:
+    """-t: the container's stdio is a pty of its own, its exit status still pyctr's (driven
+    through script(1), which gives pyctr a terminal)."""
+    if not shutil.which("script"):
+        pytest.skip("script(1) is not installed")
+    cmd = (f"{ctr.bin} --root {ctr.root} --state {ctr.state} run --rm -t busybox:local tty "
+           "sh -c 'tty; exit 5'")
+    p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert p.returncode == 5 and "/dev/pts/0" in p.stdout, p
+    p = ctr("run", "--rm", "busybox:local", "notty", "sh", "-c", "tty")
+    assert p.stdout.strip() == "not a tty", p
