@@ -151,6 +151,8 @@ def first_error(kind: str, doc: object, *, use_referencing: bool | None = None) 
     """
     if kind not in KINDS:
         raise ValueError(f"unknown image document kind {kind!r} (one of {', '.join(KINDS)})")
+    if use_referencing is None and _fast_accepts(kind, doc):
+        return _foreign_field(kind, doc)
     from jsonschema.exceptions import best_match
 
     if use_referencing is None:
@@ -159,12 +161,124 @@ def first_error(kind: str, doc: object, *, use_referencing: bool | None = None) 
     err = best_match(validator.iter_errors(doc))
     if err is not None:
         return _format(kind, err)
+    return _foreign_field(kind, doc)
+
+
+def _foreign_field(kind: str, doc: object) -> str | None:
     if isinstance(doc, dict):
         for field in _FOREIGN_FIELDS.get(kind, ()):
             if field in doc:
                 other = _A[_OTHER[kind]]
                 return f"{kind}: {field}: not a field of {_A[kind]} but of {other} (is it {other}?)"
     return None
+
+
+# -- the fast path: most documents are valid, and jsonschema costs ~95 ms to import (most of a
+# pull of a small image). _fast_accepts interprets the same schemas (upstream allOf overlay)
+# and answers True only when it is sure the document is valid; any keyword it does not know,
+# and any failure, sends the document to jsonschema, which decides and words the error. So it
+# may be stricter than jsonschema, never looser (tests/unit/test_image_schema.py checks both
+# on every case).
+
+class _Unsure(Exception):
+    pass
+
+
+_KNOWN = frozenset({"id", "$schema", "description", "title", "definitions", "$ref", "type",
+                    "enum", "pattern", "required", "properties", "additionalProperties",
+                    "patternProperties", "items", "minItems", "maxItems", "minimum", "maximum",
+                    "minLength", "maxLength", "allOf", "anyOf", "oneOf", "format"})
+
+
+def _fast_accepts(kind: str, doc: object) -> bool:
+    upstream = _load(KINDS[kind])
+    try:
+        return _ok(doc, upstream, KINDS[kind]) and _ok(doc, _OVERLAY[kind], KINDS[kind])
+    except (_Unsure, KeyError, ValueError, TypeError, RecursionError):
+        return False
+
+
+def _deref(ref: str, here: str) -> tuple[dict[str, Any], str]:
+    uri, _, frag = ref.partition("#")
+    name = here
+    if uri:
+        name = _local_name(_URI_PREFIX + "image/" + uri) or _local_name(_URI_PREFIX + uri) or ""
+        if not name:
+            raise _Unsure(ref)
+    node: Any = _load(name)
+    for part in [p for p in frag.split("/") if p]:
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node, name
+
+
+_TYPES: dict[str, Any] = {
+    "object": lambda x: isinstance(x, dict), "array": lambda x: isinstance(x, list),
+    "string": lambda x: isinstance(x, str), "boolean": lambda x: isinstance(x, bool),
+    "null": lambda x: x is None,
+    "integer": lambda x: isinstance(x, int) and not isinstance(x, bool),
+    "number": lambda x: isinstance(x, int | float) and not isinstance(x, bool),
+}
+
+
+def _ok(x: Any, sch: Any, here: str) -> bool:
+    import re
+
+    if sch is True or sch == {}:
+        return True
+    if not isinstance(sch, dict) or not _KNOWN.issuperset(sch):
+        raise _Unsure(sch)
+    if "$ref" in sch:
+        target, where = _deref(sch["$ref"], here)
+        return _ok(x, target, where)  # (draft 4: $ref ignores its siblings)
+    t = sch.get("type")
+    if t is not None and not any(_TYPES[one](x) for one in ([t] if isinstance(t, str) else t)):
+        return False
+    if "enum" in sch and not any(type(x) is type(e) and x == e for e in sch["enum"]):
+        return False
+    if isinstance(x, str):
+        if "pattern" in sch and not re.search(sch["pattern"], x):
+            return False
+        if len(x) < sch.get("minLength", 0) or len(x) > sch.get("maxLength", len(x)):
+            return False
+        if sch.get("format") == "date-time" and not _is_datetime(x):
+            return False
+    if isinstance(x, int | float) and not isinstance(x, bool):
+        if ("minimum" in sch and x < sch["minimum"]) or ("maximum" in sch and x > sch["maximum"]):
+            return False
+    if isinstance(x, list):
+        if len(x) < sch.get("minItems", 0) or len(x) > sch.get("maxItems", len(x)):
+            return False
+        if "items" in sch:
+            if not isinstance(sch["items"], dict):
+                raise _Unsure("items")
+            if not all(_ok(v, sch["items"], here) for v in x):
+                return False
+    if isinstance(x, dict):
+        if any(r not in x for r in sch.get("required", ())):
+            return False
+        props, pats = sch.get("properties", {}), sch.get("patternProperties", {})
+        extra = sch.get("additionalProperties", True)
+        for k, v in x.items():
+            seen = False
+            if k in props:
+                seen = True
+                if not _ok(v, props[k], here):
+                    return False
+            for pat, sub in pats.items():
+                if re.search(pat, k):
+                    seen = True
+                    if not _ok(v, sub, here):
+                        return False
+            if not seen and extra is not True:
+                if extra is False or not _ok(v, extra, here):
+                    return False
+    if "allOf" in sch and not all(_ok(x, s, here) for s in sch["allOf"]):
+        return False
+    if "anyOf" in sch and not any(_ok(x, s, here) for s in sch["anyOf"]):
+        return False
+    if "oneOf" in sch and sum(1 for s in sch["oneOf"] if _ok(x, s, here)) != 1:
+        return False
+    return True
 
 
 def _have_referencing() -> bool:

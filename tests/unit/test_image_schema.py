@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -441,3 +442,34 @@ def test_schema_files_are_the_verbatim_upstream_ones() -> None:
     for name, want in table.items():
         with open(os.path.join(imageschema.SCHEMA_DIR, name), "rb") as f:
             assert hashlib.sha256(f.read()).hexdigest() == want, name
+
+
+@pytest.mark.parametrize("kind, doc", VALID, ids=VALID_IDS)
+def test_fast_path_accepts_what_jsonschema_accepts(kind: str, doc: dict[str, Any]) -> None:
+    """Valid documents never need jsonschema (its import is most of a small pull)."""
+    assert imageschema._fast_accepts(kind, doc)
+    assert imageschema.first_error(kind, doc, use_referencing=True) is None
+
+
+@pytest.mark.parametrize(
+    "kind, doc, expected", [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
+)
+def test_fast_path_never_accepts_what_jsonschema_refuses(kind: str, doc: Any,
+                                                         expected: str) -> None:
+    """The fast path may only say "valid" when jsonschema agrees; everything it refuses goes
+    to jsonschema for the verdict and the words (the foreign-field cases are ours, after)."""
+    schema_error = imageschema.first_error(kind, doc, use_referencing=True)
+    if schema_error is not None and "not a field of" not in schema_error:
+        assert not imageschema._fast_accepts(kind, doc)
+
+
+def test_validating_a_valid_document_does_not_import_jsonschema() -> None:
+    code = (
+        "import sys, json; from pyctr import imageschema; "
+        f"imageschema.validate('manifest', json.loads({json.dumps(json.dumps(VALID[0][1]))})); "
+        "bad = [m for m in ('jsonschema', 'referencing') if m in sys.modules]; "
+        "sys.exit(str(bad) if bad else 0)"
+    )
+    where = os.path.dirname(os.path.dirname(os.path.abspath(imageschema.__file__)))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=where, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
