@@ -569,6 +569,7 @@ def _size(v: str | None) -> int | None:
 @click.option("--workdir", "-w", default="")
 @click.option("--user", "-u", default="", help="uid[:gid] or name[:group] (image's files)")
 @click.option("-t", "--tty", is_flag=True, help="a terminal for the container")
+@click.option("-i", "--interactive", is_flag=True, help="pass our stdin (else /dev/null)")
 @click.option("--read-only", is_flag=True, help="read-only rootfs")
 @click.option("--mount", multiple=True,
               help="type=bind,src=/host,dst=/ctr,options=rbind:ro (repeatable)")

@@ -36,6 +36,7 @@ class Options:
         self.platform = kw.get("platform")
         self.detach = bool(kw.get("detach"))
         self.tty = bool(kw.get("tty"))
+        self.interactive = bool(kw.get("interactive"))
         self.mounts: list[str] = list(kw.get("mount") or [])  # type: ignore[call-overload]
 
 
@@ -79,7 +80,7 @@ def run(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, ima
             rc = subprocess.run([o.runtime, "--root", runc_root, "run", "--bundle", bundle,
                                  cid]).returncode
         else:
-            rc = _run_in_process(runc_root, bundle, cid)
+            rc = _run_in_process(runc_root, bundle, cid, o.interactive or o.tty)
     except BaseException:
         o.rm = True  # a container that never ran is not kept
         raise
@@ -109,8 +110,8 @@ def _detached(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, icf
         raise PyctrError("--rm with -d: not supported (pyctr tasks delete, containers rm)")
     if o.runtime:
         raise PyctrError("--runtime with -d: the shim runs pyrunc in-process")
-    if o.tty:
-        raise PyctrError("-t with -d: not supported yet (no console to attach to later)")
+    if o.tty or o.interactive:
+        raise PyctrError("-t/-i with -d: not supported yet (nothing to attach to later)")
     rootfs = os.path.join(bundle, "rootfs")
     started = False
     try:
@@ -134,14 +135,21 @@ def _detached(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, icf
     return 0
 
 
-def _run_in_process(root: str, bundle: str, cid: str) -> int:
-    """What `pyrunc run` does, through the library: create, start, wait, delete."""
+def _run_in_process(root: str, bundle: str, cid: str, stdin: bool) -> int:
+    """What `pyrunc run` does, through the library: create, start, wait, delete. Without -i
+    the container's stdin is /dev/null, as with nerdctl and docker."""
     from pyrunc import container, foreground
     from pyrunc.linux import sys as S
 
     fwd = foreground.Forwarder()  # before the container exists: no signal is lost
     S.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
-    c = container.create(root, cid, bundle, detach=False)
+    null = -1 if stdin else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        c = container.create(root, cid, bundle, detach=False,
+                             stdio=None if stdin else (null, 1, 2))
+    finally:
+        if null >= 0:
+            os.close(null)
     try:
         container.start(root, cid, c.st)
         return fwd.wait(c.st["pid"], c.console_master)

@@ -749,3 +749,14 @@ def test_tty(ctr: Pyctr) -> None:
     assert p.returncode == 5 and "/dev/pts/0" in p.stdout, p
     p = ctr("run", "--rm", "busybox:local", "notty", "sh", "-c", "tty")
     assert p.stdout.strip() == "not a tty", p
+
+
+def test_stdin_only_with_interactive(ctr: Pyctr) -> None:
+    def run(*flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run([ctr.bin, "--root", str(ctr.root), "--state", str(ctr.state),
+                               "run", "--rm", *flags, "busybox:local", "in", "cat"],
+                              input="piped\n", capture_output=True, text=True, timeout=60)
+
+    assert run("-i").stdout == "piped\n"
+    p = run()
+    assert p.returncode == 0 and p.stdout == "", p  # /dev/null, as nerdctl and docker
