@@ -16,7 +16,7 @@ import tempfile
 from pyctr.errors import PyctrError
 from pyctr.images import Images
 from pyctr.snapshots import Snapshotter, chain_ids, umount
-from pyctr.unpack import apply_layer
+from pyctr.unpack import apply_layer, open_stream
 
 
 class _Hashing:
@@ -71,10 +71,8 @@ def _apply(images: Images, snaps: Snapshotter, layer: dict, diff_id: str, chain:
             snaps.mount(key, mnt)
             target = mnt
         with open(images.store.path(layer["digest"]), "rb") as raw:
-            from pyctr.unpack import open_stream
-
             hashing = _Hashing(open_stream(raw, layer.get("mediaType", "")))
-            apply_layer(target, hashing, "")
+            apply_layer(target, hashing)
             hashing.drain()  # (tar's end-of-archive padding is part of the diff)
         got = "sha256:" + hashing.h.hexdigest()
         if got != diff_id:

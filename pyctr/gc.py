@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 
 from pyctr.content import Store
-from pyctr.errors import PyctrError
-from pyctr.images import MANIFESTS, Images, referenced
+from pyctr.images import Images, referenced
 from pyctr.meta import Meta
 from pyctr.snapshots import Snapshotter, chain_ids
 
@@ -23,21 +22,13 @@ def collect(meta: Meta, store: Store, snaps: Snapshotter) -> tuple[list[str], li
     keep_snaps: set[str] = set()
     for r in meta.rows("SELECT * FROM images"):
         imgs = Images(meta, store, r["namespace"])
-        reached: set[str] = set()
-        referenced(imgs, r["digest"], r["media_type"], reached)
-        blobs |= reached
-        for d in reached:
-            if not store.has(d):
-                continue
-            try:
-                doc = imgs.json(d)
-            except PyctrError:
-                continue
-            if doc.get("mediaType") in MANIFESTS or ("config" in doc and "layers" in doc):
-                cfg = doc["config"]["digest"]
-                if store.has(cfg):
-                    diff_ids = (imgs.json(cfg).get("rootfs") or {}).get("diff_ids") or []
-                    keep_snaps |= set(chain_ids(diff_ids))
+        manifests: list[dict] = []
+        referenced(imgs, r["digest"], r["media_type"], blobs, manifests)
+        for man in manifests:
+            cfg = man["config"]["digest"]
+            if store.has(cfg):
+                diff_ids = (imgs.json(cfg).get("rootfs") or {}).get("diff_ids") or []
+                keep_snaps |= set(chain_ids(diff_ids))
     for r in meta.rows("SELECT snapshot FROM containers"):
         k = r["snapshot"]
         while k is not None and k not in keep_snaps:

@@ -37,6 +37,16 @@ def host_platform() -> str:
     return "linux/" + _ARCH.get(_platform.machine(), _platform.machine())
 
 
+def pick_platform(index: dict, want: str, what: str) -> dict:
+    """The descriptor in an index (or manifest list) for platform want: os/arch[/variant]."""
+    for d in index.get("manifests") or []:
+        p = d.get("platform") or {}
+        plat = f"{p.get('os', '')}/{p.get('architecture', '')}"
+        if plat == want or (plat + "/" + p.get("variant", "")).rstrip("/") == want:
+            return d
+    raise PyctrError(f"{what}: no manifest for platform {want}")
+
+
 def normalize(name: str) -> str:
     """A short name as docker and nerdctl read it: busybox -> docker.io/library/busybox:latest."""
     if not name or any(c.isspace() for c in name):
@@ -53,7 +63,7 @@ def normalize(name: str) -> str:
     return name
 
 
-def _validate(kind: str, doc: object, what: str) -> None:
+def validate_doc(kind: str, doc: object, what: str) -> None:
     if not isinstance(doc, dict):
         raise PyctrError(f"{what}: not a JSON object")
     from pyctr import imageschema
@@ -85,7 +95,7 @@ class Images:
 
     def tag(self, src: str, dst: str) -> None:
         img = self.get(src)
-        self._set(normalize(dst), img["digest"], img["media_type"], img["size"])
+        self.set_name(normalize(dst), img["digest"], img["media_type"], img["size"])
 
     def remove(self, name: str) -> None:
         n = normalize(name)
@@ -97,7 +107,7 @@ class Images:
                              (self.ns, n)).rowcount:
                 raise PyctrError(f"image {n}: not found")
 
-    def _set(self, name: str, digest: str, media_type: str, size: int) -> None:
+    def set_name(self, name: str, digest: str, media_type: str, size: int) -> None:
         with self.meta.tx() as c:
             c.execute("INSERT OR IGNORE INTO namespaces VALUES (?,?)", (self.ns, now()))
             c.execute(
@@ -123,15 +133,7 @@ class Images:
                 return digest, self.json(digest)
             if mt not in INDEXES:
                 raise PyctrError(f"image {img['name']}: unsupported media type {mt}")
-            found = None
-            for d in self.json(digest).get("manifests") or []:
-                p = d.get("platform") or {}
-                plat = f"{p.get('os', '')}/{p.get('architecture', '')}"
-                if plat == want or (plat + "/" + p.get("variant", "")).rstrip("/") == want:
-                    found = d
-                    break
-            if found is None:
-                raise PyctrError(f"image {img['name']}: no manifest for platform {want}")
+            found = pick_platform(self.json(digest), want, f"image {img['name']}")
             digest, mt = found["digest"], found.get("mediaType", OCI_MANIFEST)
         raise PyctrError(f"image {img['name']}: indexes nested too deep")
 
@@ -165,7 +167,7 @@ class Images:
 
     def _import_oci(self, t: tarfile.TarFile, names: dict, base_name: str) -> list[str]:
         index = _loads(self._read(t, names, "index.json", "index.json"), "index.json")
-        _validate("index", index, "index.json")
+        validate_doc("index", index, "index.json")
         blobs: dict[str, int] = {}  # every digest the images need, with its size
         images: list[tuple[str, dict]] = []
 
@@ -176,21 +178,21 @@ class Images:
             d, mt = desc["digest"], desc.get("mediaType", "")
             blobs[d] = desc["size"]
             raw = self._read(t, names, blob_path(d), where)
-            _check_blob(raw, d, desc["size"], where)
+            check_blob(raw, d, desc["size"], where)
             doc = _loads(raw, where)
             mt = mt or doc.get("mediaType", "")
             if mt in INDEXES:
-                _validate("index", doc, where)
+                validate_doc("index", doc, where)
                 for i, m in enumerate(doc.get("manifests") or []):
                     if m.get("mediaType", "") in INDEXES + MANIFESTS:
                         walk(m, f"{where}.manifests[{i}]")
             elif mt in MANIFESTS:
-                _validate("manifest", doc, where)
+                validate_doc("manifest", doc, where)
                 cfg = doc["config"]
                 blobs[cfg["digest"]] = cfg["size"]
                 craw = self._read(t, names, blob_path(cfg["digest"]), where + ".config")
-                _check_blob(craw, cfg["digest"], cfg["size"], where + ".config")
-                _validate("config", _loads(craw, where + ".config"), where + ".config")
+                check_blob(craw, cfg["digest"], cfg["size"], where + ".config")
+                validate_doc("config", _loads(craw, where + ".config"), where + ".config")
                 for i, layer in enumerate(doc.get("layers") or []):
                     if blob_path(layer["digest"]) not in names:
                         raise PyctrError(f"{where}.layers[{i}]: {layer['digest']} is missing "
@@ -226,7 +228,7 @@ class Images:
             for i, e in enumerate(entries):
                 where = f"manifest.json[{i}]"
                 craw = self._read(t, names, _member_name(e.get("Config", "")), where + ".Config")
-                _validate("config", _loads(craw, where + ".Config"), where + ".Config")
+                validate_doc("config", _loads(craw, where + ".Config"), where + ".Config")
                 cd = self._put(craw, added)
                 layers = []
                 for j, lp in enumerate(e.get("Layers") or []):
@@ -249,9 +251,9 @@ class Images:
             if not made:
                 raise PyctrError("manifest.json: no RepoTags: nothing to name the images by")
             for n, desc in made:
-                self._set(n, desc["digest"], desc["mediaType"], desc["size"])
+                self.set_name(n, desc["digest"], desc["mediaType"], desc["size"])
         except BaseException:
-            self._forget(added)
+            self.forget_blobs(added)
             raise
         return [n for n, _ in made]
 
@@ -262,7 +264,7 @@ class Images:
             added.append(d)
         return d
 
-    def _forget(self, added: list[str]) -> None:
+    def forget_blobs(self, added: list[str]) -> None:
         for d in added:
             try:
                 self.store.remove(d)
@@ -281,9 +283,9 @@ class Images:
                 self.store.write(content.chunks_of(f), d, size, what=f"blob {d}")
                 added.append(d)
             for n, desc in images:
-                self._set(n, desc["digest"], desc.get("mediaType", OCI_MANIFEST), desc["size"])
+                self.set_name(n, desc["digest"], desc.get("mediaType", OCI_MANIFEST), desc["size"])
         except BaseException:
-            self._forget(added)
+            self.forget_blobs(added)
             raise
         return [n for n, _ in images]
 
@@ -301,7 +303,7 @@ def _loads(raw: bytes, what: str) -> object:
         raise PyctrError(f"{what}: not valid JSON ({e})") from None
 
 
-def _check_blob(raw: bytes, digest: str, size: int, what: str) -> None:
+def check_blob(raw: bytes, digest: str, size: int, what: str) -> None:
     if len(raw) != size:
         raise PyctrError(f"{what}: {len(raw)} bytes, its descriptor says {size}")
     got = "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -310,9 +312,11 @@ def _check_blob(raw: bytes, digest: str, size: int, what: str) -> None:
 
 
 
-def referenced(images: Images, digest: str, media_type: str, out: set[str]) -> None:
-    """Every blob an image target reaches (indexes, manifests, configs, layers) into out;
-    blobs not in the store are skipped (an index may list platforms never imported)."""
+def referenced(images: Images, digest: str, media_type: str, out: set[str],
+               manifests: list[dict] | None = None) -> None:
+    """Every blob an image target reaches (indexes, manifests, configs, layers) into out, and
+    the stored manifests themselves into manifests; blobs not in the store are skipped (an
+    index may list platforms never imported)."""
     if digest in out:
         return
     out.add(digest)
@@ -320,9 +324,11 @@ def referenced(images: Images, digest: str, media_type: str, out: set[str]) -> N
         return
     if media_type in INDEXES:
         for m in images.json(digest).get("manifests") or []:
-            referenced(images, m["digest"], m.get("mediaType", OCI_MANIFEST), out)
+            referenced(images, m["digest"], m.get("mediaType", OCI_MANIFEST), out, manifests)
     elif media_type in MANIFESTS:
         man = images.json(digest)
+        if manifests is not None:
+            manifests.append(man)
         out.add(man["config"]["digest"])
         for layer in man.get("layers") or []:
             out.add(layer["digest"])

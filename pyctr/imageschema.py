@@ -432,16 +432,7 @@ def _short(x: object) -> str:
 
 
 def _format_path(path: list[str | int]) -> str:
-    """`layers[0].digest`, with keys that are not identifiers quoted (`annotations["a.b"]`), the
-    same form pyrunc.validate uses for config.json."""
-    import json
+    """`layers[0].digest`, in the form pyrunc.validate uses for config.json."""
+    from pyrunc.validate import format_path
 
-    out: list[str] = []
-    for seg in path:
-        if isinstance(seg, int):
-            out.append(f"[{seg}]")
-        elif seg.isidentifier():
-            out.append(f".{seg}" if out else seg)
-        else:
-            out.append(f"[{json.dumps(seg)}]")
-    return "".join(out)
+    return format_path(path)

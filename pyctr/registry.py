@@ -31,9 +31,11 @@ from pyctr.images import (
     OCI_INDEX,
     OCI_MANIFEST,
     Images,
-    _validate,
+    check_blob,
     host_platform,
     normalize,
+    pick_platform,
+    validate_doc,
 )
 
 ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
@@ -240,29 +242,22 @@ def pull(images: Images, ref: str, *, plain_http: bool = False, ca: str = "",
         want = platform or host_platform()
         man_digest, man = top, doc
         if mt in INDEXES:
-            _validate("index", doc, f"{name}: index")
-            pick = None
-            for d in doc.get("manifests") or []:
-                p = d.get("platform") or {}
-                if f"{p.get('os')}/{p.get('architecture')}" == want:
-                    pick = d
-                    break
-            if pick is None:
-                raise PyctrError(f"{name}: no manifest for platform {want}")
+            validate_doc("index", doc, f"{name}: index")
+            pick = pick_platform(doc, want, name)
             r2 = _ok(c.request("GET", f"{repo}/manifests/{pick['digest']}", scope,
                                headers={"Accept": ACCEPT}), f"{name}: manifest")
             mraw = r2.content  # type: ignore[attr-defined]
-            content_check(mraw, pick["digest"], pick["size"], f"{name}: manifest")
+            check_blob(mraw, pick["digest"], pick["size"], f"{name}: manifest")
             man_digest, man = pick["digest"], json.loads(mraw)
             fetched[man_digest] = mraw
         elif mt not in MANIFESTS:
             raise PyctrError(f"{name}: unsupported media type {mt!r}")
-        _validate("manifest", man, f"{name}: manifest")
+        validate_doc("manifest", man, f"{name}: manifest")
         cfg = man["config"]
         craw = _ok(c.request("GET", f"{repo}/blobs/{cfg['digest']}", scope),
                    f"{name}: config").content  # type: ignore[attr-defined]
-        content_check(craw, cfg["digest"], cfg["size"], f"{name}: config")
-        _validate("config", json.loads(craw), f"{name}: config")
+        check_blob(craw, cfg["digest"], cfg["size"], f"{name}: config")
+        validate_doc("config", json.loads(craw), f"{name}: config")
         fetched[cfg["digest"]] = craw
 
         def get_layer(layer: dict) -> None:
@@ -295,19 +290,13 @@ def pull(images: Images, ref: str, *, plain_http: bool = False, ca: str = "",
             if not images.store.has(d):
                 images.store.put(data, d)
                 added.append(d)
-        images._set(name, target["digest"], target["mediaType"], target["size"])
+        images.set_name(name, target["digest"], target["mediaType"], target["size"])
         return name
     except BaseException:
-        images._forget(added)
+        images.forget_blobs(added)
         raise
     finally:
         c.close()
-
-
-def content_check(raw: bytes, digest: str, size: int, what: str) -> None:
-    from pyctr.images import _check_blob
-
-    _check_blob(raw, content.check_digest(digest, what), size, what)
 
 
 def push(images: Images, local: str, ref: str, *, plain_http: bool = False, ca: str = "",

@@ -125,7 +125,7 @@ def _detached(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, icf
         spec["root"]["path"] = "rootfs"
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f)
-        tasks.create_and_start(bundle, ns, cid, state, tasks.rootfs_mounts(snaps, key))
+        tasks.create_and_start(bundle, ns, cid, state, snaps.mounts(key))
         started = True
     finally:
         if not started:

@@ -96,49 +96,54 @@ class Snapshotter:
             k = s["parent"]
         return out
 
-    def mount(self, key: str, target: str, readonly: bool = False) -> None:
-        """Mount snapshot key (active: writable upper over its parents) at target."""
+    def mounts(self, key: str, relative: bool = False) -> list[tuple[str, str, list[str]]]:
+        """(type, source, options) that show snapshot key: an active one writable over its
+        parents, a committed one read-only. Paths are absolute (for the shim, mount(8)), or
+        relative to <root>/snapshots for our own mount(2) (see the module doc)."""
         s = self.get(key)
         if s is None:
             raise PyctrError(f"snapshot {key}: no such snapshot")
+        ro = s["kind"] == "committed"
+        fs = os.path.join(self.dir, s["dir"], "fs")
         if s["parent"] is None:
-            path = os.path.join(self.dir, s["dir"], "fs")
-            S.mount(path, target, None, S.MS_BIND)
-            if readonly:
+            return [("bind", fs, ["rbind", "ro" if ro else "rw"])]
+
+        def at(p: str) -> str:
+            return p if relative else os.path.join(self.dir, p)
+
+        lowers = ":".join(at(p) for p in self.lowers(s["parent"]))
+        if ro:
+            return [("overlay", "overlay", ["ro", f"lowerdir={at(s['dir'] + '/fs')}:{lowers}"])]
+        return [("overlay", "overlay", [f"lowerdir={lowers}", f"upperdir={at(s['dir'] + '/fs')}",
+                                        f"workdir={at(s['dir'] + '/work')}"])]
+
+    def mount(self, key: str, target: str, readonly: bool = False) -> None:
+        """Mount snapshot key at target (read-only if asked, or if it is committed)."""
+        [(kind, source, opts)] = self.mounts(key, relative=True)
+        ro = readonly or "ro" in opts
+        if kind == "bind":
+            S.mount(source, target, None, S.MS_BIND)
+            if ro:
                 S.mount(None, target, None, S.MS_BIND | S.MS_REMOUNT | S.MS_RDONLY)
             return
-        lowers = ":".join(self.lowers(s["parent"]))
-        if s["kind"] == "committed":
-            opts = f"lowerdir={s['dir']}/fs:{lowers}"
-        else:
-            opts = f"lowerdir={lowers},upperdir={s['dir']}/fs,workdir={s['dir']}/work"
         here = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.chdir(self.dir)  # the relative lowerdirs (see the module doc)
-            S.mount("overlay", target, "overlay", S.MS_RDONLY if readonly else 0, opts)
+            S.mount("overlay", target, "overlay", S.MS_RDONLY if ro else 0,
+                    ",".join(o for o in opts if o != "ro"))
         finally:
             os.fchdir(here)
             os.close(here)
 
     def mount_command(self, key: str, target: str) -> str:
-        """mount(8)'s command line for what mount() does (absolute paths: any cwd)."""
+        """mount(8)'s command line for snapshot key (absolute paths: any cwd)."""
         import shlex
 
-        s = self.get(key)
-        if s is None:
-            raise PyctrError(f"snapshot {key}: no such snapshot")
-        fs = os.path.join(self.dir, s["dir"], "fs")
-        ro = s["kind"] == "committed"
-        if s["parent"] is None:
-            opts = "bind,ro" if ro else "bind"
-            return f"mount -o {opts} {shlex.quote(fs)} {shlex.quote(target)}"
-        lowers = ":".join(os.path.join(self.dir, p) for p in self.lowers(s["parent"]))
-        if ro:
-            opts = f"ro,lowerdir={fs}:{lowers}"
-        else:
-            work = os.path.join(self.dir, s["dir"], "work")
-            opts = f"lowerdir={lowers},upperdir={fs},workdir={work}"
-        return f"mount -t overlay overlay -o {shlex.quote(opts)} {shlex.quote(target)}"
+        [(kind, source, opts)] = self.mounts(key)
+        opts = ["bind" if o == "rbind" else o for o in opts]
+        t = "" if kind == "bind" else f"-t {kind} "
+        return (f"mount {t}-o {shlex.quote(','.join(opts))} {shlex.quote(source)} "
+                f"{shlex.quote(target)}")
 
     def remove(self, key: str) -> None:
         with self.meta.tx() as c:

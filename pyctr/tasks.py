@@ -15,7 +15,6 @@ import subprocess
 import sys
 
 from pyctr.errors import PyctrError
-from pyctr.snapshots import Snapshotter
 
 SHIM = "containerd-shim-pyrunc-v2"
 TASK = "containerd.task.v2.Task"
@@ -31,20 +30,6 @@ def shim_binary() -> str:
     if not found:
         raise PyctrError(f"run -d: {SHIM} is not installed (beside pyctr or on PATH)")
     return found
-
-
-def rootfs_mounts(snaps: Snapshotter, key: str) -> list[tuple[str, str, list[str]]]:
-    """(type, source, options) that show active snapshot key, with absolute paths (the shim
-    mounts them from its own cwd)."""
-    s = snaps.get(key)
-    assert s is not None
-    fs = os.path.join(snaps.dir, s["dir"], "fs")
-    if s["parent"] is None:
-        return [("bind", fs, ["rbind", "rw"])]
-    lowers = ":".join(os.path.join(snaps.dir, p) for p in snaps.lowers(s["parent"]))
-    work = os.path.join(snaps.dir, s["dir"], "work")
-    return [("overlay", "overlay", [f"lowerdir={lowers}", f"upperdir={fs}",
-                                    f"workdir={work}"])]
 
 
 class Shim:
@@ -73,6 +58,12 @@ class Shim:
 
     def close(self) -> None:
         self.client.close()
+
+    def __enter__(self) -> Shim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def start_shim(bundle: str, ns: str, cid: str, state: str) -> str:
@@ -127,69 +118,48 @@ def connect(state: str, ns: str, cid: str) -> Shim:
 
 
 def state(state_dir: str, ns: str, cid: str) -> dict:
-    shim = connect(state_dir, ns, cid)
-    try:
+    with connect(state_dir, ns, cid) as shim:
         st = shim.call("State", shim.T.StateRequest(id=cid), "StateResponse")
         return {"id": cid, "pid": st.pid, "status": STATUS.get(st.status, "UNKNOWN"),  # type: ignore
                 "exit_status": st.exit_status}  # type: ignore[attr-defined]
-    finally:
-        shim.close()
 
 
 def kill(state_dir: str, ns: str, cid: str, sig: int, all_: bool) -> None:
-    shim = connect(state_dir, ns, cid)
-    try:
+    with connect(state_dir, ns, cid) as shim:
         shim.call("Kill", shim.T.KillRequest(id=cid, signal=sig, all=all_))
-    finally:
-        shim.close()
 
 
 def pids(state_dir: str, ns: str, cid: str) -> list[int]:
-    shim = connect(state_dir, ns, cid)
-    try:
+    with connect(state_dir, ns, cid) as shim:
         r = shim.call("Pids", shim.T.PidsRequest(id=cid), "PidsResponse")
         return [p.pid for p in r.processes]  # type: ignore[attr-defined]
-    finally:
-        shim.close()
 
 
 def pause(state_dir: str, ns: str, cid: str, frozen: bool) -> None:
-    shim = connect(state_dir, ns, cid)
-    try:
+    with connect(state_dir, ns, cid) as shim:
         if frozen:
             shim.call("Pause", shim.T.PauseRequest(id=cid))
         else:
             shim.call("Resume", shim.T.ResumeRequest(id=cid))
-    finally:
-        shim.close()
 
 
 def delete(state_dir: str, ns: str, cid: str, force: bool) -> int:
     """Delete a stopped task (force: kill it first); the shim then exits. Returns its exit
     status. The bundle (and its log) goes with it."""
-    shim = connect(state_dir, ns, cid)
-    try:
+    with connect(state_dir, ns, cid) as shim:
         st = shim.call("State", shim.T.StateRequest(id=cid), "StateResponse")
         if st.status != 3:  # type: ignore[attr-defined]
             if not force:
                 raise PyctrError(f"task {cid}: is {STATUS.get(st.status)} "  # type: ignore
                                  "(kill it first, or delete -f)")
             shim.call("Kill", shim.T.KillRequest(id=cid, signal=9, all=True))
-            for _ in range(200):
-                st = shim.call("State", shim.T.StateRequest(id=cid), "StateResponse")
-                if st.status == 3:  # type: ignore[attr-defined]
-                    break
-                import time
-
-                time.sleep(0.02)
+            shim.call("Wait", shim.T.WaitRequest(id=cid))  # (answered once it has exited)
         r = shim.call("Delete", shim.T.DeleteRequest(id=cid), "DeleteResponse")
         try:
             shim.call("Shutdown", shim.T.ShutdownRequest(id=cid))
         except PyctrError:
             pass  # (it may close the connection as it goes)
         return r.exit_status  # type: ignore[attr-defined]
-    finally:
-        shim.close()
 
 
 def exec_(state_dir: str, ns: str, cid: str, exec_id: str, args: list[str],

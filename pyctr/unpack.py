@@ -127,7 +127,6 @@ class Applier:
                 os.close(fd)
 
     def _whiteout(self, rel: str, base: str, name: str) -> None:
-        parent = rel.rpartition("/")[0]
         pfd, _ = self._parent(rel, name)
         try:
             if base == OPAQUE:
@@ -137,7 +136,6 @@ class Applier:
                 _remove(pfd, base[len(WHITEOUT):])
         finally:
             os.close(pfd)
-        del parent
 
     def _entry(self, t: tarfile.TarFile, m: tarfile.TarInfo, pfd: int, base: str,
                rel: str) -> None:
@@ -226,9 +224,9 @@ def _remove(pfd: int, name: str) -> None:
         os.unlink(name, dir_fd=pfd)
 
 
-def apply_layer(root: str, f: object, media_type: str) -> None:
-    """Apply one layer blob (an open binary file) to root; LayerRefused if it is crafted."""
-    stream = open_stream(f, media_type)
+def apply_layer(root: str, stream: object) -> None:
+    """Apply one layer (its uncompressed tar stream: open_stream) to root; LayerRefused if
+    it is crafted."""
     a = Applier(root)
     try:
         with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8",  # type: ignore[arg-type]

@@ -15,7 +15,20 @@ from collections.abc import Iterable, Mapping, Sequence
 import grpc
 
 from . import api_pb2 as pb
-from .api_pb2_grpc import ImageServiceStub, RuntimeServiceStub
+
+
+class _Stub:
+    """Every unary method of a service in api.proto, as callables, made from its descriptor
+    (what grpcio-tools' *_pb2_grpc.py would spell out method by method)."""
+
+    def __init__(self, channel: grpc.Channel, service: str) -> None:
+        desc = pb.DESCRIPTOR.services_by_name[service]
+        for m in desc.methods:
+            req = getattr(pb, m.input_type.name)
+            resp = getattr(pb, m.output_type.name)
+            setattr(self, m.name, channel.unary_unary(
+                f"/{desc.full_name}/{m.name}", request_serializer=req.SerializeToString,
+                response_deserializer=resp.FromString))
 
 # ExecSync output may be up to 16 MiB per stream (the runtime's cap); gRPC's default 4 MiB
 # receive limit would turn a large but legal answer into RESOURCE_EXHAUSTED.
@@ -43,8 +56,8 @@ class CRI:
                 ("grpc.max_send_message_length", _MAX_MESSAGE),
             ],
         )
-        self.rt = RuntimeServiceStub(self.channel)
-        self.img = ImageServiceStub(self.channel)
+        self.rt = _Stub(self.channel, "RuntimeService")
+        self.img = _Stub(self.channel, "ImageService")
 
     def close(self) -> None:
         self.channel.close()

@@ -76,6 +76,7 @@ class Containerd:
         self.proc: subprocess.Popen | None = None
         self.sock = os.path.join(base, "containerd.sock")
         self.log = os.path.join(base, "containerd.log")
+        self.mnt_ns = ""  # its mount namespace (mnt:[inode]), once started
 
     @property
     def pid(self) -> int:
@@ -118,7 +119,7 @@ class Containerd:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"containerd did not start: {self.tail()}")
             time.sleep(0.05)
-        self.remember_ns()
+        self.mnt_ns = os.readlink(f"/proc/{self.pid}/ns/mnt")
         cri = CRI(self.sock)
         cri.wait_ready(timeout)
         self.import_images()
@@ -159,17 +160,7 @@ class Containerd:
     def processes(self) -> list[int]:
         """Every process in containerd's mount namespace but containerd itself: its shims and
         what they run. Ours to end: nothing else lives in that namespace."""
-        mine = os.readlink(f"/proc/{self.pid}/ns/mnt")
-        out = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit() or int(d) == self.pid:
-                continue
-            try:
-                if os.readlink(f"/proc/{d}/ns/mnt") == mine:
-                    out.append(int(d))
-            except OSError:
-                continue
-        return out
+        return [p for p in _in_mount_ns(self.mnt_ns) if p != self.pid]
 
     def shims(self) -> list[int]:
         out = []
@@ -201,36 +192,30 @@ class Containerd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        # whatever is left in its namespace (a test that failed half-way) was started by it
-        for p in self.processes_after_exit():
+        # whatever is left in its namespace (a test that failed half-way) was started by it;
+        # its shims outlive it by design, found by the namespace it left
+        for p in _in_mount_ns(self.mnt_ns):
             try:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         self.proc = None
 
-    def processes_after_exit(self) -> list[int]:
-        """containerd's shims outlive it (by design): found by the namespace it left."""
-        ns = os.path.join(self.base, "mnt-ns-id")
-        try:
-            with open(ns) as f:
-                mine = f.read()
-        except FileNotFoundError:
-            return []
-        out = []
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    if os.readlink(f"/proc/{d}/ns/mnt") == mine:
-                        out.append(int(d))
-                except OSError:
-                    continue
-        return out
-
-    def remember_ns(self) -> None:
-        with open(os.path.join(self.base, "mnt-ns-id"), "w") as f:
-            f.write(os.readlink(f"/proc/{self.pid}/ns/mnt"))
-
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _in_mount_ns(ns: str) -> list[int]:
+    """Pids of the processes in mount namespace ns (as /proc/PID/ns/mnt reads)."""
+    out = []
+    if not ns:
+        return out
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.readlink(f"/proc/{d}/ns/mnt") == ns:
+                    out.append(int(d))
+            except OSError:
+                continue
+    return out
