@@ -1,7 +1,7 @@
 """cffi modules are generated at install time, never at run time: the syscall glue (API mode,
 compiled) and the libseccomp binding (out-of-line ABI mode: a generated .py, no compiler).
 
-pyrunc and containerd-shim-pyrunc-v2 are installed as small compiled launchers (launcher/*.c):
+pyrunc, pyctr and containerd-shim-pyrunc-v2 are installed as small compiled launchers (launcher/*.c):
 they start the interpreter with -I -S (~3.5 ms less per command than a `#!python` script with
 its site), and the shim's answers containerd's after-every-container `delete` itself when
 nothing is left. Without a C compiler the Python scripts in bin/ are installed instead.
@@ -30,7 +30,7 @@ class BuildScripts(build_scripts):
     def run(self) -> None:
         super().run()
         version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-        for name in ("pyrunc", "containerd-shim-pyrunc-v2"):
+        for name in ("pyrunc", "containerd-shim-pyrunc-v2", "pyctr"):
             out = os.path.join(self.build_dir, name)
             cmd = [os.environ.get("CC", "cc"), "-O2", f'-DPY_VERSION_DIR="{version}"', "-o",
                    out + ".tmp", os.path.join("launcher", name + ".c")]

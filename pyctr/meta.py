@@ -1,4 +1,4 @@
-"""Metadata in SQLite: namespaces, images, snapshots, containers.
+"""Metadata in SQLite: namespaces, images, snapshots, containers, leases, content labels.
 
 One database (<root>/meta.db, WAL, so readers never wait for a writer), one transaction per
 operation (`with meta.tx() as c:`, BEGIN IMMEDIATE: two pyctr processes serialise their
@@ -30,6 +30,28 @@ MIGRATIONS = [
         namespace TEXT NOT NULL, id TEXT NOT NULL, image TEXT NOT NULL,
         snapshot TEXT NOT NULL, runtime TEXT NOT NULL, created INTEGER NOT NULL,
         PRIMARY KEY (namespace, id));
+    """,
+    # 2: snapshots per snapshotter (overlayfs, native); a container's snapshotter and spec
+    # (so `tasks start` can start it again); leases; content labels
+    """
+    CREATE TABLE snapshots2 (
+        snapshotter TEXT NOT NULL, key TEXT NOT NULL, parent TEXT, kind TEXT NOT NULL,
+        dir TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (snapshotter, key));
+    INSERT INTO snapshots2 SELECT 'overlayfs', key, parent, kind, dir, created FROM snapshots;
+    DROP TABLE snapshots;
+    ALTER TABLE snapshots2 RENAME TO snapshots;
+    ALTER TABLE containers ADD COLUMN snapshotter TEXT NOT NULL DEFAULT 'overlayfs';
+    ALTER TABLE containers ADD COLUMN spec TEXT;
+    CREATE TABLE leases (
+        namespace TEXT NOT NULL, id TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER,
+        PRIMARY KEY (namespace, id));
+    CREATE TABLE lease_resources (
+        namespace TEXT NOT NULL, lease TEXT NOT NULL, kind TEXT NOT NULL, rid TEXT NOT NULL,
+        PRIMARY KEY (namespace, lease, kind, rid),
+        FOREIGN KEY (namespace, lease) REFERENCES leases ON DELETE CASCADE);
+    CREATE TABLE content_labels (
+        namespace TEXT NOT NULL, digest TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (namespace, digest, key));
     """,
 ]
 

@@ -117,6 +117,12 @@ def _split_params(s: str) -> list[str]:
 class Client:
     def __init__(self, host: str, *, plain_http: bool = False, ca: str = "",
                  user: str = "", timeout: float = 60) -> None:
+        import sys
+
+        # httpx's package __init__ imports its own command line (click, rich, pygments)
+        # when those are installed, as they are here: ~15 ms of a small pull. A None in
+        # sys.modules makes that import fail, which httpx handles (it is optional).
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
         import httpx
 
         self.httpx = httpx
@@ -127,12 +133,22 @@ class Client:
             self.creds: tuple[str, str] | None = (u, p)
         else:
             self.creds = stored_credentials(host)
-        try:
-            h2 = True
-            import h2 as _h2  # noqa: F401  (HTTP/2 where the registry offers it)
-        except ImportError:
-            h2 = False
-        self.http = httpx.Client(verify=ca or True, timeout=timeout, http2=h2,
+        h2 = False
+        if plain_http:
+            verify: object = False  # (no TLS: loading a trust store would cost ~30 ms)
+        else:
+            import ssl
+
+            # the system trust store (OpenSSL's default paths: Debian's /etc/ssl/certs), or
+            # --ca; not certifi's bundle, whose parsing alone is ~30 ms per command
+            verify = ssl.create_default_context(cafile=ca or None)
+            try:
+                import h2 as _h2  # noqa: F401  (HTTP/2 where the registry offers it)
+
+                h2 = True
+            except ImportError:
+                pass
+        self.http = httpx.Client(verify=verify, timeout=timeout, http2=h2,  # type: ignore
                                  follow_redirects=True)
         self.auth: dict[str, str] = {}  # scope -> Authorization header
 
@@ -266,10 +282,13 @@ def pull(images: Images, ref: str, *, plain_http: bool = False, ca: str = "",
                 return
             for attempt in range(RETRIES):
                 try:
-                    r3 = _ok(c.request("GET", f"{repo}/blobs/{d}", scope, stream=True),
+                    # identity: the digest is of the blob's bytes, so no transfer coding;
+                    # then the raw stream is the body, as read (no re-chunking copies)
+                    r3 = _ok(c.request("GET", f"{repo}/blobs/{d}", scope, stream=True,
+                                       headers={"Accept-Encoding": "identity"}),
                              f"{name}: layer {d}")
                     try:
-                        images.store.write(r3.iter_bytes(1 << 20), d, size,  # type: ignore
+                        images.store.write(r3.iter_raw(), d, size,  # type: ignore
                                            what=f"layer {d}")
                         if images.store.last_new:
                             added.append(d)

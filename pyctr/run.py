@@ -60,8 +60,9 @@ def run(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, ima
         if c.execute("SELECT 1 FROM containers WHERE namespace=? AND id=?",
                      (ns, cid)).fetchone():
             raise PyctrError(f"container {cid}: already exists (pyctr containers rm {cid})")
-        c.execute("INSERT INTO containers VALUES (?,?,?,?,?,?)",
-                  (ns, cid, img["name"], key, o.runtime or "pyrunc", now()))
+        c.execute("INSERT INTO containers (namespace, id, image, snapshot, runtime, created, "
+                  "snapshotter) VALUES (?,?,?,?,?,?,?)",
+                  (ns, cid, img["name"], key, o.runtime or "pyrunc", now(), snaps.name))
     bundle = os.path.join(state, ns, cid)
     rootfs = os.path.join(bundle, "rootfs")
     if o.detach:

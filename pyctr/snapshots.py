@@ -34,13 +34,15 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
 
 
 class Snapshotter:
-    def __init__(self, root: str, meta: Meta) -> None:
+    def __init__(self, root: str, meta: Meta, name: str = "overlayfs") -> None:
+        self.name = name
         self.dir = os.path.join(root, "snapshots")
         os.makedirs(self.dir, 0o700, exist_ok=True)
         self.meta = meta
 
     def get(self, key: str) -> dict | None:
-        r = self.meta.rows("SELECT * FROM snapshots WHERE key=?", key)
+        r = self.meta.rows("SELECT * FROM snapshots WHERE snapshotter=? AND key=?",
+                           self.name, key)
         return dict(r[0]) if r else None
 
     def exists(self, key: str) -> bool:
@@ -68,10 +70,12 @@ class Snapshotter:
         n = self._new_dir()
         try:
             with self.meta.tx() as c:
-                if c.execute("SELECT 1 FROM snapshots WHERE key=?", (key,)).fetchone():
+                if c.execute("SELECT 1 FROM snapshots WHERE snapshotter=? AND key=?",
+                             (self.name, key)).fetchone():
                     raise PyctrError(f"snapshot {key}: already exists")
-                c.execute("INSERT INTO snapshots VALUES (?,?,?,?,?)",
-                          (key, parent, "active", n, now()))
+                c.execute("INSERT INTO snapshots (snapshotter, key, parent, kind, dir, "
+                          "created) VALUES (?,?,?,?,?,?)",
+                          (self.name, key, parent, "active", n, now()))
         except BaseException:
             shutil.rmtree(os.path.join(self.dir, n), ignore_errors=True)
             raise
@@ -79,10 +83,11 @@ class Snapshotter:
 
     def commit(self, active: str, key: str) -> None:
         with self.meta.tx() as c:
-            if c.execute("SELECT 1 FROM snapshots WHERE key=?", (key,)).fetchone():
+            if c.execute("SELECT 1 FROM snapshots WHERE snapshotter=? AND key=?",
+                         (self.name, key)).fetchone():
                 raise PyctrError(f"snapshot {key}: already exists")
-            c.execute("UPDATE snapshots SET key=?, kind='committed' WHERE key=? AND "
-                      "kind='active'", (key, active))
+            c.execute("UPDATE snapshots SET key=?, kind='committed' WHERE snapshotter=? AND "
+                      "key=? AND kind='active'", (key, self.name, active))
 
     def lowers(self, key: str) -> list[str]:
         """The fs directories of key and its ancestors, nearest first (relative)."""
@@ -147,16 +152,19 @@ class Snapshotter:
 
     def remove(self, key: str) -> None:
         with self.meta.tx() as c:
-            r = c.execute("SELECT dir FROM snapshots WHERE key=?", (key,)).fetchone()
+            r = c.execute("SELECT dir FROM snapshots WHERE snapshotter=? AND key=?",
+                          (self.name, key)).fetchone()
             if r is None:
                 raise PyctrError(f"snapshot {key}: no such snapshot")
-            if c.execute("SELECT 1 FROM snapshots WHERE parent=?", (key,)).fetchone():
+            if c.execute("SELECT 1 FROM snapshots WHERE snapshotter=? AND parent=?",
+                         (self.name, key)).fetchone():
                 raise PyctrError(f"snapshot {key}: another snapshot is built on it")
-            c.execute("DELETE FROM snapshots WHERE key=?", (key,))
+            c.execute("DELETE FROM snapshots WHERE snapshotter=? AND key=?", (self.name, key))
         shutil.rmtree(os.path.join(self.dir, r["dir"]), ignore_errors=True)
 
     def list(self) -> list[dict]:
-        return [dict(r) for r in self.meta.rows("SELECT * FROM snapshots ORDER BY created")]
+        return [dict(r) for r in self.meta.rows(
+            "SELECT * FROM snapshots WHERE snapshotter=? ORDER BY created", self.name)]
 
 
 def umount(target: str) -> None:
