@@ -17,21 +17,23 @@ from pyctr.errors import PyctrError
 
 
 class Ctx:
-    def __init__(self, root: str, state: str, namespace: str) -> None:
+    def __init__(self, root: str, state: str, namespace: str, snapshotter: str) -> None:
         self.root, self.state, self.ns = root, state, namespace
+        self.snapshotter = snapshotter
         self._meta = None
 
     def open(self) -> tuple:
         from pyctr.content import Store
         from pyctr.images import Images
         from pyctr.meta import Meta
-        from pyctr.snapshots import Snapshotter
+        from pyctr.snapshots import Snapshotter, default_kind
 
         if self._meta is None:
             self._meta = Meta(self.root)
         store = Store(self.root)
-        return self._meta, store, Images(self._meta, store, self.ns), Snapshotter(self.root,
-                                                                                  self._meta)
+        kind = self.snapshotter or default_kind(self.root)
+        return (self._meta, store, Images(self._meta, store, self.ns),
+                Snapshotter(self.root, self._meta, kind))
 
 
 def _listing(rows: list[dict], cols: list[str], quiet: bool, fmt: str, key: str) -> None:
@@ -63,12 +65,18 @@ def _when(ns: int) -> str:
               show_default=True, help="namespace (env PYCTR_NAMESPACE)")
 @click.option("--root", default="/var/lib/pyctr", show_default=True, help="images, content")
 @click.option("--state", default="/run/pyctr", show_default=True, help="running containers")
+@click.option("--snapshotter", envvar="PYCTR_SNAPSHOTTER", default="",
+              help="overlayfs or native (env PYCTR_SNAPSHOTTER; default: overlayfs where "
+              "it works)")
 @click.option("--debug", is_flag=True, help="tracebacks for errors")
 @click.pass_context
-def cli(ctx: click.Context, namespace: str, root: str, state: str, debug: bool) -> None:
+def cli(ctx: click.Context, namespace: str, root: str, state: str, snapshotter: str,
+        debug: bool) -> None:
     if not namespace or "/" in namespace or namespace.startswith("."):
         raise PyctrError(f"namespace {namespace!r}: not a valid name")
-    ctx.obj = Ctx(os.path.abspath(root), os.path.abspath(state), namespace)
+    if snapshotter not in ("", "overlayfs", "native"):
+        raise PyctrError(f"--snapshotter {snapshotter!r}: overlayfs or native")
+    ctx.obj = Ctx(os.path.abspath(root), os.path.abspath(state), namespace, snapshotter)
 
 
 # -- images --
@@ -81,11 +89,12 @@ def images() -> None:
 @images.command("import")
 @click.argument("archive")
 @click.option("--base-name", default="", help="name for index entries that carry none")
+@click.option("--lease", default="", help="also keep its content under this lease")
 @click.pass_obj
-def images_import(c: Ctx, archive: str, base_name: str) -> None:
+def images_import(c: Ctx, archive: str, base_name: str, lease: str) -> None:
     """Import an OCI layout or `docker save` archive."""
     _, _, imgs, _ = c.open()
-    for n in imgs.import_archive(archive, base_name):
+    for n in imgs.import_archive(archive, base_name, lease):
         click.echo(n)
 
 
@@ -299,8 +308,8 @@ def snapshots() -> None:
 @click.pass_obj
 def snapshots_ls(c: Ctx, quiet: bool, fmt: str) -> None:
     _, _, _, snaps = c.open()
-    rows = [{"key": s["key"], "parent": s["parent"] or "", "kind": s["kind"]}
-            for s in snaps.list()]
+    rows = [{"key": s["key"], "parent": s["parent"] or "", "kind": s["kind"],
+             "snapshotter": s["snapshotter"], "dir": s["dir"]} for s in snaps.list()]
     _listing(rows, ["key", "parent", "kind"], quiet, fmt, "key")
 
 
@@ -364,11 +373,11 @@ def namespaces_create(c: Ctx, name: str) -> None:
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
 def namespaces_rm(c: Ctx, names: tuple[str, ...]) -> None:
-    """Remove empty namespaces (no images, no containers), as containerd does."""
+    """Remove empty namespaces (no images, containers or leases), as containerd does."""
     meta, _, _, _ = c.open()
     for n in names:
         with meta.tx() as t:
-            for table in ("images", "containers"):
+            for table in ("images", "containers", "leases"):
                 if t.execute(f"SELECT 1 FROM {table} WHERE namespace=?", (n,)).fetchone():
                     raise PyctrError(f"namespace {n}: not empty ({table} in it)")
             if not t.execute("DELETE FROM namespaces WHERE name=?", (n,)).rowcount:
@@ -394,6 +403,47 @@ def gc(c: Ctx) -> None:
     meta, store, _, snaps = c.open()
     blobs, gone, ingest = collect(meta, store, snaps)
     click.echo(f"removed {len(blobs)} blobs, {len(gone)} snapshots, {ingest} partial writes")
+
+
+@cli.group()
+def leases() -> None:
+    """Leases: content gc keeps while they exist (images pull|import --lease ID)."""
+
+
+@leases.command("create")
+@click.option("--id", "lid", default="", help="its name (default: made up)")
+@click.option("--expires", default="", help="gc drops it after this long: 30m, 24h, 1h30m")
+@click.pass_obj
+def leases_create(c: Ctx, lid: str, expires: str) -> None:
+    from pyctr.leases import Leases, parse_duration
+
+    meta, _, _, _ = c.open()
+    click.echo(Leases(meta, c.ns).create(lid, parse_duration(expires) if expires else None))
+
+
+@leases.command("ls")
+@_list_opts
+@click.pass_obj
+def leases_ls(c: Ctx, quiet: bool, fmt: str) -> None:
+    from pyctr.leases import Leases
+
+    meta, _, _, _ = c.open()
+    rows = [{**r, "created": _when(r["created"]),
+             "expires": _when(r["expires"]) if r["expires"] else ""}
+            for r in Leases(meta, c.ns).list()]
+    _listing(rows, ["id", "created", "expires", "resources"], quiet, fmt, "id")
+
+
+@leases.command("rm")
+@click.argument("ids", nargs=-1, required=True)
+@click.pass_obj
+def leases_rm(c: Ctx, ids: tuple[str, ...]) -> None:
+    from pyctr.leases import Leases
+
+    meta, _, _, _ = c.open()
+    for i in ids:
+        Leases(meta, c.ns).remove(i)
+        click.echo(i)
 
 
 # -- containers --
@@ -423,8 +473,9 @@ def containers_info(c: Ctx, cid: str) -> None:
     if not r:
         raise PyctrError(f"container {cid}: not found")
     click.echo(json.dumps({"id": r[0]["id"], "image": r[0]["image"], "snapshot":
-                           r[0]["snapshot"], "runtime": r[0]["runtime"],
-                           "created": _when(r[0]["created"])}, indent=1))
+                           r[0]["snapshot"], "snapshotter": r[0]["snapshotter"],
+                           "runtime": r[0]["runtime"], "created": _when(r[0]["created"]),
+                           "spec": json.loads(r[0]["spec"] or "null")}, indent=1))
 
 
 @containers.command("rm")
@@ -435,7 +486,7 @@ def containers_rm(c: Ctx, ids: tuple[str, ...]) -> None:
 
     meta, _, _, snaps = c.open()
     for i in ids:
-        remove(meta, snaps, c.ns, i)
+        remove(meta, snaps, c.state, c.ns, i)
         click.echo(i)
 
 
@@ -562,38 +613,86 @@ def _size(v: str | None) -> int | None:
     return int(num) * mult
 
 
-@cli.command(context_settings={"allow_interspersed_args": False})
-@click.option("--rm", is_flag=True, help="remove the container when it exits")
-@click.option("-d", "--detach", is_flag=True, help="under containerd-shim-pyrunc-v2; prints ID")
-@click.option("--env", "-e", multiple=True, help="NAME=VALUE (repeatable)")
-@click.option("--workdir", "-w", default="")
-@click.option("--user", "-u", default="", help="uid[:gid] or name[:group] (image's files)")
-@click.option("-t", "--tty", is_flag=True, help="a terminal for the container")
-@click.option("-i", "--interactive", is_flag=True, help="pass our stdin (else /dev/null)")
-@click.option("--read-only", is_flag=True, help="read-only rootfs")
-@click.option("--mount", multiple=True,
-              help="type=bind,src=/host,dst=/ctr,options=rbind:ro (repeatable)")
-@click.option("--memory", default=None, help="limit, e.g. 64m")
-@click.option("--cpus", type=float, default=None)
-@click.option("--pids-limit", type=int, default=None)
-@click.option("--runtime", default="", help="a runc-compatible binary instead of the library")
-@click.option("--platform", default=None, help="os/arch (default: this host's)")
-@click.argument("image")
-@click.argument("cid", metavar="ID")
-@click.argument("args", nargs=-1)
-@click.pass_obj
-def run(c: Ctx, image: str, cid: str, args: tuple[str, ...], **kw: object) -> None:
-    """Run IMAGE as container ID in the foreground; its exit status is pyctr's."""
+def _container_opts(f: object) -> object:
+    """The options `run` and `containers create` share (ctr's)."""
+    for opt in reversed([
+        click.option("--env", "-e", multiple=True, help="NAME=VALUE (repeatable)"),
+        click.option("--workdir", "-w", default=""),
+        click.option("--user", "-u", default="", help="uid[:gid] or name[:group] (image's "
+                     "files)"),
+        click.option("-t", "--tty", is_flag=True, help="a terminal for the container"),
+        click.option("--read-only", is_flag=True, help="read-only rootfs"),
+        click.option("--mount", multiple=True,
+                     help="type=bind,src=/host,dst=/ctr,options=rbind:ro (repeatable)"),
+        click.option("--memory", default=None, help="limit, e.g. 64m"),
+        click.option("--cpus", type=float, default=None),
+        click.option("--pids-limit", type=int, default=None),
+        click.option("--runtime", default="", help="a runc-compatible binary instead of the "
+                     "library"),
+        click.option("--platform", default=None, help="os/arch (default: this host's)"),
+        click.argument("image"),
+        click.argument("cid", metavar="ID"),
+        click.argument("args", nargs=-1),
+    ]):
+        f = opt(f)  # type: ignore[operator]
+    return f
+
+
+def _image_ready(c: Ctx, image: str, kw: dict) -> None:
     from pyctr import busybox
     from pyctr.images import normalize
-    from pyctr.run import Options
-    from pyctr.run import run as do_run
 
     if normalize(image) == busybox.NAME:
         ensure_busybox(c)  # the README's main job works on a fresh machine
-    kw["memory"] = _size(kw.get("memory"))  # type: ignore[arg-type]
+    kw["memory"] = _size(kw.get("memory"))
+
+
+@cli.command(context_settings={"allow_interspersed_args": False})
+@click.option("--rm", is_flag=True, help="remove the container when it exits")
+@click.option("-d", "--detach", is_flag=True, help="under containerd-shim-pyrunc-v2; prints ID")
+@click.option("-i", "--interactive", is_flag=True, help="pass our stdin (else /dev/null)")
+@_container_opts
+@click.pass_obj
+def run(c: Ctx, image: str, cid: str, args: tuple[str, ...], **kw: object) -> None:
+    """Run IMAGE as container ID (containers create + tasks start); in the foreground its
+    exit status is pyctr's."""
+    from pyctr.run import Options
+    from pyctr.run import run as do_run
+
+    _image_ready(c, image, kw)
     meta, _, imgs, snaps = c.open()
     rc = do_run(meta, imgs, snaps, c.state, c.ns, image, cid, list(args), Options(**kw))
+    sys.stdout.flush()
+    sys.exit(rc)
+
+
+@containers.command("create", context_settings={"allow_interspersed_args": False})
+@_container_opts
+@click.pass_obj
+def containers_create(c: Ctx, image: str, cid: str, args: tuple[str, ...], **kw: object
+                      ) -> None:
+    """A container from IMAGE (its snapshot and spec); `tasks start ID` runs it."""
+    from pyctr.run import Options, create
+
+    _image_ready(c, image, kw)
+    meta, _, imgs, snaps = c.open()
+    create(meta, imgs, snaps, c.state, c.ns, image, cid, list(args), Options(**kw))
+
+
+@tasks.command("start")
+@click.argument("cid", metavar="ID")
+@click.option("-d", "--detach", is_flag=True, help="under containerd-shim-pyrunc-v2")
+@click.option("-i", "--interactive", is_flag=True, help="pass our stdin (else /dev/null)")
+@click.pass_obj
+def tasks_start(c: Ctx, cid: str, detach: bool, interactive: bool) -> None:
+    """Start container ID's task (made by containers create, or kept by a run without --rm);
+    in the foreground its exit status is pyctr's."""
+    from pyctr.run import start
+
+    if detach and interactive:
+        raise PyctrError("-i with -d: not supported (pyctr has no attach to give stdin later)")
+    meta, _, _, snaps = c.open()
+    rc = start(meta, snaps, c.state, c.ns, cid, detach=detach, stdin=interactive)
     sys.stdout.flush()
     sys.exit(rc)
 

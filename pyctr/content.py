@@ -27,6 +27,7 @@ def check_digest(d: str, what: str = "digest") -> str:
 
 class Store:
     def __init__(self, root: str) -> None:
+        self.root = root
         self.blobs = os.path.join(root, "content", "blobs", "sha256")
         self.ingest = os.path.join(root, "content", "ingest")
         os.makedirs(self.blobs, 0o700, exist_ok=True)

@@ -1,7 +1,8 @@
 """From an image to committed snapshots: each layer applied once per chain, verified.
 
-Each layer is applied to a new active snapshot over the previous chain (mounted as overlayfs
-at a private temp mountpoint, so the kernel records deletions as overlay whiteouts), its
+Each layer is applied to a new active snapshot over the previous chain (Snapshotter.writable:
+with overlayfs, mounted at a private temp mountpoint, so the kernel records deletions as
+overlay whiteouts; with native, the parent's copy itself), its
 uncompressed stream hashed on the way and compared with the config's diff ID, and only then
 committed under its chain ID. A failed or refused layer leaves no snapshot behind.
 """
@@ -10,12 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 
 from pyctr.errors import PyctrError
 from pyctr.images import Images
-from pyctr.snapshots import Snapshotter, chain_ids, umount
+from pyctr.leases import gc_lock
+from pyctr.snapshots import Snapshotter, chain_ids
 from pyctr.unpack import apply_layer, open_stream
 
 
@@ -49,10 +49,11 @@ def unpack(images: Images, snaps: Snapshotter, img: dict, platform: str | None =
         raise PyctrError(f"image {img['name']}: no layers")
     chains = chain_ids(diff_ids)
     parent: str | None = None
-    for layer, diff_id, chain in zip(layers, diff_ids, chains, strict=True):
-        if not snaps.exists(chain):
-            _apply(images, snaps, layer, diff_id, chain, parent)
-        parent = chain
+    with gc_lock(snaps.root):
+        for layer, diff_id, chain in zip(layers, diff_ids, chains, strict=True):
+            if not snaps.exists(chain):
+                _apply(images, snaps, layer, diff_id, chain, parent)
+            parent = chain
     return chains[-1]
 
 
@@ -60,17 +61,9 @@ def _apply(images: Images, snaps: Snapshotter, layer: dict, diff_id: str, chain:
            parent: str | None) -> None:
     key = f"extract-{os.getpid()}-{os.urandom(4).hex()}"
     snaps.prepare(key, parent)
-    mnt = ""
     try:
-        s = snaps.get(key)
-        assert s is not None
-        if parent is None:
-            target = os.path.join(snaps.dir, s["dir"], "fs")
-        else:
-            mnt = tempfile.mkdtemp(prefix="mnt-", dir=snaps.dir)
-            snaps.mount(key, mnt)
-            target = mnt
-        with open(images.store.path(layer["digest"]), "rb") as raw:
+        with snaps.writable(key) as target, \
+                open(images.store.path(layer["digest"]), "rb") as raw:
             hashing = _Hashing(open_stream(raw, layer.get("mediaType", "")))
             apply_layer(target, hashing)
             hashing.drain()  # (tar's end-of-archive padding is part of the diff)
@@ -78,10 +71,6 @@ def _apply(images: Images, snaps: Snapshotter, layer: dict, diff_id: str, chain:
         if got != diff_id:
             raise PyctrError(f"layer {layer['digest']}: uncompressed content is {got}, the "
                              f"image config says {diff_id}")
-        if mnt:
-            umount(mnt)
-            os.rmdir(mnt)
-            mnt = ""
         try:
             snaps.commit(key, chain)
         except PyctrError:
@@ -89,9 +78,6 @@ def _apply(images: Images, snaps: Snapshotter, layer: dict, diff_id: str, chain:
                 raise
             snaps.remove(key)  # another pyctr unpacked the same layer meanwhile: use theirs
     except BaseException:
-        if mnt:
-            umount(mnt)
-            shutil.rmtree(mnt, ignore_errors=True)
         try:
             snaps.remove(key)
         except PyctrError:

@@ -142,8 +142,29 @@ class Images:
 
     # -- import --
 
-    def import_archive(self, path: str, base_name: str = "") -> list[str]:
-        """Import an OCI layout or `docker save` archive; returns the image names made."""
+    def import_archive(self, path: str, base_name: str = "", lease: str = "") -> list[str]:
+        """Import an OCI layout or `docker save` archive; returns the image names made. Under
+        the gc lock (leases.py); with lease, what the images reach is also put under it."""
+        from pyctr.leases import gc_lock
+
+        with gc_lock(self.store.root):
+            names = self._import_archive(path, base_name)
+            if lease:
+                self.lease_images(lease, names)
+            return names
+
+    def lease_images(self, lease: str, names: list[str]) -> None:
+        """Put every blob the named images reach under lease (content a later images rm and
+        gc then keep)."""
+        from pyctr.leases import Leases
+
+        blobs: set[str] = set()
+        for n in names:
+            img = self.get(n)
+            referenced(self, img["digest"], img["media_type"], blobs, [])
+        Leases(self.meta, self.ns).add(lease, "content", blobs)
+
+    def _import_archive(self, path: str, base_name: str) -> list[str]:
         try:
             t = tarfile.open(path, "r:*")
         except (OSError, tarfile.TarError) as e:

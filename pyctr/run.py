@@ -1,10 +1,18 @@
-"""`pyctr run`: image -> snapshot -> bundle -> a container, in the foreground, through the
-pyrunc library (or any runc-compatible binary with --runtime).
+"""Containers and their tasks: `containers create` (image -> snapshot -> spec, kept in the
+metadata), `tasks start` (the spec -> a bundle -> a running container), and `run`, which is
+both.
 
-The container's rootfs is an active snapshot over the image's chain, mounted at
-<state>/<namespace>/<id>/rootfs; pyrunc's state lives under <state>/runc/<namespace>. Whatever
-happens, the rootfs is unmounted when the container is gone; with --rm the container record
-and its snapshot go too. A failure before the container runs leaves nothing behind.
+A container is its record: image, runtime, snapshotter, an active snapshot over the image's
+chain (its writable rootfs, kept until `containers rm`) and the runtime spec built from the
+image config (containerd's default spec, spec.py). Starting it makes the bundle
+<state>/<namespace>/<id> (config.json, and the rootfs mounted from the snapshot) and runs it:
+- in the foreground, through the pyrunc library (or any runc-compatible binary with
+  --runtime); pyrunc's state lives under <state>/runc/<namespace>; whatever happens, the
+  rootfs is unmounted and the bundle removed when the container is gone;
+- detached, under containerd-shim-pyrunc-v2 (tasks.py), which mounts and unmounts the rootfs
+  itself and keeps the bundle (log, exit status) until `tasks delete`.
+A failure before the container runs leaves nothing behind: `run` takes back the record and
+the snapshot it made.
 """
 
 from __future__ import annotations
@@ -48,8 +56,34 @@ def _valid_id(cid: str) -> None:
                          "(at most 128, starting with a letter or digit)")
 
 
+def _check_detach(o: Options) -> None:
+    if not o.detach:
+        return
+    if o.rm:
+        raise PyctrError("--rm with -d: not supported (pyctr tasks delete, containers rm)")
+    if o.runtime:
+        raise PyctrError("--runtime with -d: the shim runs pyrunc in-process")
+    if o.interactive:
+        raise PyctrError("-i with -d: not supported (pyctr has no attach to give stdin later)")
+
+
 def run(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, image: str,
         cid: str, args: list[str], o: Options) -> int:
+    _check_detach(o)
+    create(meta, images, snaps, state, ns, image, cid, args, o)
+    try:
+        rc = start(meta, snaps, state, ns, cid, detach=o.detach, stdin=o.interactive)
+    except BaseException:
+        remove(meta, snaps, state, ns, cid, missing_ok=True)  # it never ran: not kept
+        raise
+    if o.rm:
+        remove(meta, snaps, state, ns, cid, missing_ok=True)
+    return rc
+
+
+def create(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, image: str,
+           cid: str, args: list[str], o: Options) -> None:
+    """The container record, its active snapshot and its spec; nothing runs yet."""
     _valid_id(cid)
     img = images.get(image)
     top = unpack(images, snaps, img, o.platform)  # type: ignore[arg-type]
@@ -63,75 +97,100 @@ def run(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, ima
         c.execute("INSERT INTO containers (namespace, id, image, snapshot, runtime, created, "
                   "snapshotter) VALUES (?,?,?,?,?,?,?)",
                   (ns, cid, img["name"], key, o.runtime or "pyrunc", now(), snaps.name))
-    bundle = os.path.join(state, ns, cid)
-    rootfs = os.path.join(bundle, "rootfs")
-    if o.detach:
-        return _detached(meta, snaps, state, ns, cid, icfg, top, key, bundle, args, o)
-    mounted = False
+    done = False
+    tmp = os.path.join(state, ns, f".create-{cid}")
     try:
         snaps.prepare(key, top)
-        os.makedirs(rootfs, 0o700, exist_ok=True)
-        snaps.mount(key, rootfs)
+        os.makedirs(tmp, 0o700, exist_ok=True)
+        snaps.mount(key, tmp, readonly=True)  # the image's /etc/passwd, for --user
+        try:
+            spec = build(icfg, cid, tmp, args, env=o.env, workdir=o.workdir, user=o.user,
+                         terminal=o.tty, read_only=o.read_only,
+                         memory=o.memory, cpus=o.cpus,  # type: ignore[arg-type]
+                         pids_limit=o.pids_limit,  # type: ignore[arg-type]
+                         cgroups_path=f"/pyctr/{ns}/{cid}", mounts=o.mounts)
+        finally:
+            umount(tmp)
+        spec["root"]["path"] = "rootfs"  # (the bundle's)
+        with meta.tx() as c:
+            c.execute("UPDATE containers SET spec=? WHERE namespace=? AND id=?",
+                      (json.dumps(spec), ns, cid))
+        done = True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not done:
+            remove(meta, snaps, state, ns, cid, missing_ok=True)
+
+
+def _record(meta: Meta, ns: str, cid: str) -> dict:
+    r = meta.rows("SELECT * FROM containers WHERE namespace=? AND id=?", ns, cid)
+    if not r:
+        raise PyctrError(f"container {cid}: not found")
+    return dict(r[0])
+
+
+def has_task(state: str, ns: str, cid: str) -> bool:
+    """A task under a shim (its address file), or one in the foreground (pyrunc's state)."""
+    return (os.path.exists(os.path.join(state, ns, cid, "address"))
+            or os.path.exists(os.path.join(state, "runc", ns, cid)))
+
+
+def start(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, *,
+          detach: bool = False, stdin: bool = False) -> int:
+    """Run container cid's task: in the foreground (returns its exit status), or detached
+    under our shim (prints the id, returns 0). The container must have no task."""
+    rec = _record(meta, ns, cid)
+    if not rec["spec"]:
+        raise PyctrError(f"container {cid}: has no spec (made by an older pyctr: recreate it)")
+    if has_task(state, ns, cid):
+        raise PyctrError(f"container {cid}: already has a task (pyctr tasks ls)")
+    if detach and rec["runtime"] != "pyrunc":
+        raise PyctrError("-d: the shim runs pyrunc in-process, this container was made with "
+                         f"--runtime {rec['runtime']}")
+    snaps = snaps.of(rec["snapshotter"])
+    spec = json.loads(rec["spec"])
+    stdin = stdin or bool(spec["process"].get("terminal"))  # (a terminal is read from)
+    bundle = os.path.join(state, ns, cid)
+    rootfs = os.path.join(bundle, "rootfs")
+    umount(rootfs)  # (a pyctr that died in the foreground may have left these)
+    shutil.rmtree(bundle, ignore_errors=True)
+    os.makedirs(rootfs, 0o700)
+    if detach:
+        return _detached(snaps, state, ns, cid, spec, rec["snapshot"], bundle)
+    mounted = False
+    try:
+        snaps.mount(rec["snapshot"], rootfs)
         mounted = True
-        spec = _spec(icfg, cid, rootfs, args, o, ns)
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f)
         runc_root = os.path.join(state, "runc", ns)
-        if o.runtime:  # (with -t the runtime allocates the pty on our terminal, as runc run)
-            rc = subprocess.run([o.runtime, "--root", runc_root, "run", "--bundle", bundle,
-                                 cid]).returncode
-        else:
-            rc = _run_in_process(runc_root, bundle, cid, o.interactive or o.tty)
-    except BaseException:
-        o.rm = True  # a container that never ran is not kept
-        raise
+        if rec["runtime"] != "pyrunc":  # (with -t it allocates the pty on our terminal)
+            return subprocess.run([rec["runtime"], "--root", runc_root, "run", "--bundle",
+                                   bundle, cid]).returncode
+        return _run_in_process(runc_root, bundle, cid, stdin)
     finally:
         if mounted:
             umount(rootfs)
         shutil.rmtree(bundle, ignore_errors=True)
-        if o.rm:
-            remove(meta, snaps, ns, cid, missing_ok=True)
-    return rc
 
 
-def _spec(icfg: dict, cid: str, rootfs: str, args: list[str], o: Options, ns: str) -> dict:
-    return build(icfg, cid, rootfs, args, env=o.env, workdir=o.workdir, user=o.user,
-                 terminal=o.tty, read_only=o.read_only, memory=o.memory,  # type: ignore
-                 cpus=o.cpus, pids_limit=o.pids_limit,  # type: ignore[arg-type]
-                 cgroups_path=f"/pyctr/{ns}/{cid}", mounts=o.mounts)
-
-
-def _detached(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, icfg: dict,
-              top: str, key: str, bundle: str, args: list[str], o: Options) -> int:
+def _detached(snaps: Snapshotter, state: str, ns: str, cid: str, spec: dict, key: str,
+              bundle: str) -> int:
     """Under our shim: the bundle stays (config.json, the shim's address, the log), the shim
-    mounts the rootfs from the snapshot's mounts and unmounts it at Delete."""
+    mounts the rootfs from the snapshot's mounts and unmounts it at Delete. With a terminal
+    (-t), the shim keeps the pty and copies what the container writes to the log."""
     from pyctr import tasks
 
-    if o.rm:
-        raise PyctrError("--rm with -d: not supported (pyctr tasks delete, containers rm)")
-    if o.runtime:
-        raise PyctrError("--runtime with -d: the shim runs pyrunc in-process")
-    if o.tty or o.interactive:
-        raise PyctrError("-t/-i with -d: not supported yet (nothing to attach to later)")
-    rootfs = os.path.join(bundle, "rootfs")
     started = False
     try:
-        snaps.prepare(key, top)
-        os.makedirs(rootfs, 0o700, exist_ok=True)
-        snaps.mount(key, rootfs, readonly=True)  # (the image's users, for the spec)
-        try:
-            spec = _spec(icfg, cid, rootfs, args, o, ns)
-        finally:
-            umount(rootfs)
-        spec["root"]["path"] = "rootfs"
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f)
-        tasks.create_and_start(bundle, ns, cid, state, snaps.mounts(key))
+        tasks.create_and_start(bundle, ns, cid, state, snaps.mounts(key),
+                               terminal=bool(spec["process"].get("terminal")))
         started = True
     finally:
         if not started:
             shutil.rmtree(bundle, ignore_errors=True)
-            remove(meta, snaps, ns, cid, missing_ok=True)
     print(cid)
     return 0
 
@@ -158,14 +217,19 @@ def _run_in_process(root: str, bundle: str, cid: str, stdin: bool) -> int:
         container.delete(root, cid, force=True)
 
 
-def remove(meta: Meta, snaps: Snapshotter, ns: str, cid: str, missing_ok: bool = False) -> None:
+def remove(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str,
+           missing_ok: bool = False) -> None:
+    """The container record and its snapshot (the container must have no task)."""
+    if has_task(state, ns, cid):
+        raise PyctrError(f"container {cid}: has a task (pyctr tasks delete {cid} first)")
     with meta.tx() as c:
-        r = c.execute("SELECT snapshot FROM containers WHERE namespace=? AND id=?",
+        r = c.execute("SELECT snapshot, snapshotter FROM containers WHERE namespace=? AND id=?",
                       (ns, cid)).fetchone()
         if r is None:
             if missing_ok:
                 return
             raise PyctrError(f"container {cid}: not found")
         c.execute("DELETE FROM containers WHERE namespace=? AND id=?", (ns, cid))
+    snaps = snaps.of(r[1])
     if snaps.exists(r[0]):
         snaps.remove(r[0])

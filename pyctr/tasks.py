@@ -76,7 +76,7 @@ def start_shim(bundle: str, ns: str, cid: str, state: str) -> str:
 
 
 def create_and_start(bundle: str, ns: str, cid: str, state: str,
-                     mounts: list[tuple[str, str, list[str]]]) -> int:
+                     mounts: list[tuple[str, str, list[str]]], terminal: bool = False) -> int:
     """Start the shim, Create and Start the task; returns the container's pid. The log is
     <bundle>/log (both streams)."""
     from shim_v2.messages import types
@@ -86,7 +86,8 @@ def create_and_start(bundle: str, ns: str, cid: str, state: str,
     try:
         T = shim.T
         log = "file://" + os.path.join(bundle, "log")
-        req = T.CreateTaskRequest(id=cid, bundle=bundle, stdout=log, stderr=log)
+        req = T.CreateTaskRequest(id=cid, bundle=bundle, stdout=log, stderr=log,
+                                  terminal=terminal)
         for kind, src, opts in mounts:
             req.rootfs.append(types.Mount(type=kind, source=src, options=opts))
         shim.call("Create", req, "CreateTaskResponse")
