@@ -133,6 +133,18 @@ def _rootfs(bundle: str, config: dict) -> str:
 # ---- create / start ------------------------------------------------------------------------
 
 
+def _size_from_our_terminal(master: int) -> None:
+    """A foreground container's pty takes our terminal's size before its process starts (as
+    runc's does), so its first `stty size` is right; SIGWINCH keeps it so (foreground.py)."""
+    from pyrunc.linux import sys as LS
+
+    try:
+        rows, cols = LS.get_winsize(0)
+        LS.set_winsize(master, rows, cols)
+    except OSError:
+        pass  # (stdin is no terminal)
+
+
 class Created:
     """What `create` leaves for `run` to continue with."""
 
@@ -258,6 +270,7 @@ def create(
 
                 master = LS.recv_fd(master_sock)
                 os.close(master_sock)
+                _size_from_our_terminal(master)
         st["pid"] = launch.pid
         st["start_time"] = S.proc_start_time(launch.pid) or 0
         if shared_mnt is not None:

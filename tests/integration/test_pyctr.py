@@ -742,11 +742,11 @@ def test_tty(ctr: Pyctr) -> None:
     through script(1), which gives pyctr a terminal)."""
     if not shutil.which("script"):
         pytest.skip("script(1) is not installed")
-    cmd = (f"{ctr.bin} --root {ctr.root} --state {ctr.state} run --rm -t busybox:local tty "
-           "sh -c 'tty; exit 5'")
+    cmd = (f"stty rows 33 cols 101; {ctr.bin} --root {ctr.root} --state {ctr.state} run "
+           "--rm -t busybox:local tty sh -c 'tty; stty size; exit 5'")
     p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True,
                        timeout=60, stdin=subprocess.DEVNULL)
-    assert p.returncode == 5 and "/dev/pts/0" in p.stdout, p
+    assert p.returncode == 5 and p.stdout.split() == ["/dev/pts/0", "33", "101"], p
     p = ctr("run", "--rm", "busybox:local", "notty", "sh", "-c", "tty")
     assert p.stdout.strip() == "not a tty", p
 

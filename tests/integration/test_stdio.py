@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -225,3 +226,20 @@ def test_socket_activation_for_another_pid_ignored(rt: Runtime, bundle: Bundle) 
     assert got == b""
     assert sorted(int(x) for x in p.stdout.split() if x.isdigit()) == [0, 1, 2]
     assert "LISTEN_FDS" not in p.stdout
+
+
+def test_foreground_terminal_has_our_size_from_the_start(rt: Runtime, bundle: Bundle) -> None:
+    """`run` with process.terminal: the container's pty has our terminal's size before its
+    process starts (runc's behaviour), so a first `stty size` reads it, not 0 0. Our terminal
+    is script(1)'s pty, sized with stty."""
+    if not shutil.which("script"):
+        pytest.skip("script(1) is not installed")
+    bundle.process["terminal"] = True
+    bundle.args("stty", "size")
+    bundle.save()
+    cid = unique_id()
+    rt.ids.append(cid)
+    run = " ".join(rt.argv("run", "--bundle", str(bundle.path), cid))
+    p = subprocess.run(["script", "-qec", f"stty rows 37 cols 111; {run}", "/dev/null"],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0 and p.stdout.replace("\x00", "").strip() == "37 111", p
