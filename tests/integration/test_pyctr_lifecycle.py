@@ -213,3 +213,40 @@ def test_schema_1_root_is_upgraded_in_place(ctr: Pyctr) -> None:
     db = sqlite3.connect(ctr.root / "meta.db")
     assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     db.close()
+
+
+def test_many_pyctr_processes_at_once(ctr: Pyctr, tmp_path: Path) -> None:
+    """Eight pyctr processes at once importing the same archive (the same blobs written
+    concurrently), creating containers from it and collecting garbage: every command
+    succeeds, the database passes SQLite's integrity check, every blob matches its digest,
+    and every record is there."""
+    import hashlib
+
+    arc = _oci_archive(tmp_path / "c.tar", "test/conc:1", [_tar([("f", "f", b"y" * 300000)])],
+                       ["sh"])
+    ctr("images", "build-busybox", check=True)  # (creates the root and schema first)
+
+    def spawn(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([ctr.bin, "--root", str(ctr.root), "--state", str(ctr.state),
+                                 *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True)
+
+    procs = [spawn("images", "import", str(arc)) for _ in range(4)]
+    procs += [spawn("containers", "create", "busybox:local", f"k{i}", "true")
+              for i in range(3)]
+    procs.append(spawn("gc"))
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, (p.args, out, err)
+    db = sqlite3.connect(ctr.root / "meta.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+    blobs = ctr.root / "content" / "blobs" / "sha256"
+    for b in os.listdir(blobs):
+        assert hashlib.sha256((blobs / b).read_bytes()).hexdigest() == b
+    assert os.listdir(ctr.root / "content" / "ingest") == []
+    assert ctr("containers", "ls", "-q", check=True).stdout.split() == ["k0", "k1", "k2"]
+    names = ctr("images", "ls", "-q", check=True).stdout.split()
+    assert "docker.io/test/conc:1" in names and "docker.io/library/busybox:local" in names
+    p = ctr("run", "--rm", "test/conc:1", "after", "sh", "-c", "wc -c < /f", check=True)
+    assert p.stdout.strip() == "300000"
