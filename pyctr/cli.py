@@ -630,6 +630,9 @@ def _container_opts(f: object) -> object:
         click.option("--runtime", default="", help="a runc-compatible binary instead of the "
                      "library"),
         click.option("--platform", default=None, help="os/arch (default: this host's)"),
+        click.option("--security-opt", multiple=True,
+                     help="seccomp=unconfined, or seccomp=PROFILE.json (default: "
+                     "containerd's profile)"),
         click.argument("image"),
         click.argument("cid", metavar="ID"),
         click.argument("args", nargs=-1),

@@ -46,6 +46,13 @@ class Options:
         self.tty = bool(kw.get("tty"))
         self.interactive = bool(kw.get("interactive"))
         self.mounts: list[str] = list(kw.get("mount") or [])  # type: ignore[call-overload]
+        self.seccomp = ""
+        for opt in kw.get("security_opt") or []:  # type: ignore[attr-defined]
+            k, sep, v = str(opt).partition("=")
+            if k != "seccomp" or not sep or not v:
+                raise PyctrError(f"--security-opt {opt!r}: only seccomp=unconfined or "
+                                 "seccomp=PROFILE.json")
+            self.seccomp = v
 
 
 def _valid_id(cid: str) -> None:
@@ -108,7 +115,8 @@ def create(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, 
                          terminal=o.tty, read_only=o.read_only,
                          memory=o.memory, cpus=o.cpus,  # type: ignore[arg-type]
                          pids_limit=o.pids_limit,  # type: ignore[arg-type]
-                         cgroups_path=f"/pyctr/{ns}/{cid}", mounts=o.mounts)
+                         cgroups_path=f"/pyctr/{ns}/{cid}", mounts=o.mounts,
+                         seccomp=o.seccomp)
         finally:
             umount(tmp)
         spec["root"]["path"] = "rootfs"  # (the bundle's)

@@ -1,9 +1,10 @@
 """An image's config -> the container's config.json, as containerd's default spec builds it.
 
 The base is runc's `spec` (pyrunc.specgen), changed where containerd's default differs: its
-capability set, a writable root, no terminal unless asked, the image's Entrypoint+Cmd, Env,
-WorkingDir and User. A user given by name is looked up in the image's own /etc/passwd and
-/etc/group, opened beneath the rootfs (never through a symlink out of it).
+capability set, a writable root, no terminal unless asked, containerd's default seccomp
+profile (seccomp_default.py), the image's Entrypoint+Cmd, Env, WorkingDir and User. A user
+given by name is looked up in the image's own /etc/passwd and /etc/group, opened beneath the
+rootfs (never through a symlink out of it).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def parse_mount(text: str) -> dict:
 def build(image_config: dict, cid: str, rootfs: str, args: list[str], *, env: list[str],
           workdir: str, user: str, terminal: bool, read_only: bool, memory: int | None,
           cpus: float | None, pids_limit: int | None, cgroups_path: str,
-          mounts: list[str] | None = None) -> dict:
+          mounts: list[str] | None = None, seccomp: str = "") -> dict:
     ic = image_config.get("config") or {}
     spec = default_spec()
     p = spec["process"]
@@ -82,7 +83,34 @@ def build(image_config: dict, cid: str, rootfs: str, args: list[str], *, env: li
         res["pids"] = {"limit": pids_limit}
     spec["linux"]["cgroupsPath"] = cgroups_path
     spec["mounts"] += [parse_mount(m) for m in mounts or []]
+    spec["linux"]["seccomp"] = _seccomp(seccomp, p["capabilities"]["bounding"])
+    if spec["linux"]["seccomp"] is None:
+        del spec["linux"]["seccomp"]
     return spec
+
+
+def _seccomp(opt: str, bounding: list[str]) -> dict | None:
+    """"" (containerd's default profile), "unconfined" (none) or a profile file's path, as
+    nerdctl's --security-opt seccomp=..."""
+    if opt == "unconfined":
+        return None
+    if not opt:
+        from pyctr.seccomp_default import profile
+
+        return profile(bounding)
+    import json
+
+    try:
+        with open(opt) as f:
+            prof = json.load(f)
+    except OSError as e:
+        raise PyctrError(f"--security-opt seccomp={opt}: {e.strerror}") from None
+    except ValueError as e:
+        raise PyctrError(f"--security-opt seccomp={opt}: not JSON ({e})") from None
+    if not isinstance(prof, dict) or "defaultAction" not in prof:
+        raise PyctrError(f"--security-opt seccomp={opt}: not a seccomp profile (no "
+                         "defaultAction)")
+    return prof
 
 
 def _env(pairs: list[str], terminal: bool) -> list[str]:

@@ -250,3 +250,26 @@ def test_many_pyctr_processes_at_once(ctr: Pyctr, tmp_path: Path) -> None:
     assert "docker.io/test/conc:1" in names and "docker.io/library/busybox:local" in names
     p = ctr("run", "--rm", "test/conc:1", "after", "sh", "-c", "wc -c < /f", check=True)
     assert p.stdout.strip() == "300000"
+
+
+def test_default_seccomp_profile_and_security_opt(ctr: Pyctr, tmp_path: Path) -> None:
+    """Containers get containerd's default seccomp profile: a user namespace, which needs no
+    capability, is refused by the filter alone (unshare is allowed only with CAP_SYS_ADMIN);
+    seccomp=unconfined lifts it; seccomp=FILE applies that profile instead."""
+    probe = "grep Seccomp: /proc/self/status; unshare -U true 2>/dev/null; echo userns=$?"
+    p = ctr("run", "--rm", "busybox:local", "s1", "sh", "-c", probe, check=True)
+    assert p.stdout.split() == ["Seccomp:", "2", "userns=1"], p
+    p = ctr("run", "--rm", "--security-opt", "seccomp=unconfined", "busybox:local", "s2",
+            "sh", "-c", probe, check=True)
+    assert p.stdout.split() == ["Seccomp:", "0", "userns=0"], p
+    prof = tmp_path / "deny-mkdir.json"
+    prof.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}))
+    p = ctr("run", "--rm", "--security-opt", f"seccomp={prof}", "busybox:local", "s3", "sh",
+            "-c", "mkdir /x 2>&1; echo rc=$?")
+    assert "Permission denied" in p.stdout and "rc=1" in p.stdout, p
+    for opt, why in [(f"seccomp={tmp_path}/none.json", "No such file"),
+                     ("apparmor=x", "only seccomp=")]:
+        p = ctr("run", "--rm", "--security-opt", opt, "busybox:local", "s4", "true")
+        assert p.returncode == 1 and why in p.stderr and len(p.stderr.splitlines()) == 1, p
+    assert ctr.mounts() == [] and ctr("containers", "ls", "-q", check=True).stdout == ""
