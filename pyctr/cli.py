@@ -153,26 +153,35 @@ def _progress(msg: str) -> None:
 def images_pull(c: Ctx, ref: str, platform: str | None, plain_http: bool, ca: str,
                 user: str) -> None:
     """Pull REF from its registry (Distribution API v2)."""
+    from pyctr.progress import for_stderr
     from pyctr.registry import pull
 
     _, _, imgs, _ = c.open()
-    click.echo(pull(imgs, ref, plain_http=plain_http, ca=ca, user=user, platform=platform,
-                    progress=_progress))
+    with for_stderr(_progress) as bars:
+        name = pull(imgs, ref, plain_http=plain_http, ca=ca, user=user, platform=platform,
+                    progress=bars)
+    click.echo(name)
 
 
 @images.command("push")
 @click.argument("ref")
 @click.argument("local", required=False)
+@click.option("--chunk-size", default="16m", show_default=True,
+              help="bytes per PATCH of a resumable upload, e.g. 5m (0: one PUT a blob)")
 @_registry_opts
 @click.pass_obj
-def images_push(c: Ctx, ref: str, local: str | None, plain_http: bool, ca: str,
-                user: str) -> None:
+def images_push(c: Ctx, ref: str, local: str | None, chunk_size: str, plain_http: bool,
+                ca: str, user: str) -> None:
     """Push LOCAL (default: REF) to REF."""
+    from pyctr.progress import for_stderr
     from pyctr.registry import push
 
+    chunk = _parse_size(chunk_size, "--chunk-size", zero=True) or 0
     _, _, imgs, _ = c.open()
-    click.echo(push(imgs, local or ref, ref, plain_http=plain_http, ca=ca, user=user,
-                    progress=_progress))
+    with for_stderr(_progress) as bars:
+        name = push(imgs, local or ref, ref, plain_http=plain_http, ca=ca, user=user,
+                    chunk_size=chunk, progress=bars)
+    click.echo(name)
 
 
 @cli.command()
@@ -180,14 +189,20 @@ def images_push(c: Ctx, ref: str, local: str | None, plain_http: bool, ca: str,
 @click.option("--username", "-u", required=True)
 @click.option("--password-stdin", is_flag=True, help="read the password from stdin")
 @click.option("--password", "-p", default="")
-def login(host: str, username: str, password_stdin: bool, password: str) -> None:
-    """Store credentials for HOST in ~/.docker/config.json (as docker login does)."""
+@click.option("--plain-http", is_flag=True, help="HTTP, not HTTPS (loopback)")
+@click.option("--ca", default="", help="CA bundle to verify the registry with")
+def login(host: str, username: str, password_stdin: bool, password: str, plain_http: bool,
+          ca: str) -> None:
+    """Check credentials for HOST against the registry, then store them in
+    ~/.docker/config.json (as docker login does); refused ones are not stored."""
+    from pyctr.registry import check_login
     from pyctr.registry import login as do_login
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     if not password:
         raise PyctrError("login: a password is required (--password-stdin or -p)")
+    check_login(host, username, password, plain_http=plain_http, ca=ca)
     do_login(host, username, password)
     click.echo(f"Login Succeeded ({host})")
 
@@ -257,9 +272,16 @@ def content() -> None:
 @_list_opts
 @click.pass_obj
 def content_ls(c: Ctx, quiet: bool, fmt: str) -> None:
-    _, store, _, _ = c.open()
-    rows = [{"digest": d, "size": s} for d, s in store.list()]
-    _listing(rows, ["digest", "size"], quiet, fmt, "digest")
+    """The blobs, with the namespace's labels of each (where a pull or push found them)."""
+    from pyctr.labels import of_namespace
+
+    meta, store, _, _ = c.open()
+    lab = of_namespace(meta, c.ns) if not quiet else {}
+    rows = [{"digest": d, "size": s, "labels": lab.get(d, {})} for d, s in store.list()]
+    if fmt != "json":
+        for r in rows:
+            r["labels"] = ",".join(f"{k}={v}" for k, v in r["labels"].items())
+    _listing(rows, ["digest", "size", "labels"], quiet, fmt, "digest")
 
 
 @content.command("get")
@@ -602,14 +624,17 @@ def tasks_delete(c: Ctx, cid: str, force: bool) -> None:
 
 
 def _size(v: str | None) -> int | None:
-    if v is None:
-        return None
+    return None if v is None else _parse_size(v, "--memory")
+
+
+def _parse_size(v: str, flag: str, zero: bool = False) -> int:
+    """A size such as 64k, 5m or 1g (or bytes); 0 only where zero means something."""
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
     s = v.strip().lower().rstrip("b")
     mult = units.get(s[-1:], 1)
     num = s[:-1] if s[-1:] in units else s
-    if not num.isdigit() or int(num) <= 0:
-        raise PyctrError(f"--memory {v!r}: a size such as 64m or 1g")
+    if not num.isdigit() or (int(num) == 0 and not zero):
+        raise PyctrError(f"{flag} {v!r}: a size such as 64m or 1g")
     return int(num) * mult
 
 

@@ -10,6 +10,11 @@ Every blob is streamed into the content store and verified against its digest an
 blobs are fetched in parallel, each retried with backoff when the connection breaks (a partial
 download is a temp file, removed); the image name is recorded only when all of it is in. A
 pull that fails takes back the blobs it added.
+
+Push sends each blob the registry lacks in resumable chunks, or has the registry mount it from
+another repository the blob is known to be in (upload.py); pull and push record those
+repositories as containerd does, in the blob's distribution-source label (labels.py).
+Progress goes through progress.py (bars on a terminal, plain lines otherwise).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from pyctr import content
+from pyctr import labels
 from pyctr.errors import PyctrError
 from pyctr.images import (
     DOCKER_LIST,
@@ -37,9 +42,24 @@ from pyctr.images import (
     pick_platform,
     validate_doc,
 )
+from pyctr.progress import Progress, counted
 
 ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
 RETRIES = 4
+CHUNK_SIZE = 16 << 20  # push's PATCH size: a broken connection costs at most this much
+
+
+class RegistryError(PyctrError):
+    """An error of one registry, with its host, reason and hint apart (so that login can say
+    `<host>: login failed: <reason>` of the same failures a pull reports)."""
+
+    def __init__(self, host: str, why: str, hint: str = "") -> None:
+        super().__init__(f"{host}: {why}{': ' + hint if hint else ''}")
+        self.host, self.why = host, why
+
+
+class Unreachable(RegistryError):
+    """The connection failed or broke, after the retries the request was allowed."""
 
 
 def split_ref(ref: str) -> tuple[str, str, str]:
@@ -156,14 +176,14 @@ class Client:
         self.http.close()
 
     def _token(self, params: dict[str, str], scope: str) -> str:
-        q = {"service": params.get("service", "")}
+        q: dict[str, object] = {"service": params.get("service", "")}
         if scope:
-            q["scope"] = scope
-        r = self.http.get(params["realm"], params=q,
+            q["scope"] = scope.split()  # (a mount asks for two: one scope parameter each)
+        r = self.http.get(params["realm"], params=q,  # type: ignore[arg-type]
                           auth=self.creds if self.creds else None)
         if r.status_code in (401, 403):
-            raise PyctrError(f"{self.host}: authentication failed (token service said "
-                             f"{r.status_code}); check --user or pyctr login")
+            raise RegistryError(self.host, "authentication failed (token service said "
+                                f"{r.status_code})", "check --user or pyctr login")
         r.raise_for_status()
         body = r.json()
         return body.get("token") or body.get("access_token") or ""
@@ -172,7 +192,8 @@ class Client:
                 headers: dict[str, str] | None = None, content: object = None,
                 retry: bool = True) -> object:
         """One request with auth (answering one 401 challenge) and, when retry is set (the
-        body can be sent again), retries with backoff on a broken connection or a 5xx."""
+        body can be sent again), retries with backoff on a broken connection or a 5xx. A
+        callable content is called for each sending (a streamed body cannot be sent twice)."""
         url = path if path.startswith("http") else self.base + path
         delay, challenged = 0.2, False
         attempts = RETRIES if retry else 1
@@ -182,21 +203,22 @@ class Client:
             if scope in self.auth:
                 h["Authorization"] = self.auth[scope]
             try:
+                body = content() if callable(content) else content
                 req = self.http.build_request(method, url, headers=h,
-                                              content=content)  # type: ignore[arg-type]
+                                              content=body)  # type: ignore[arg-type]
                 r = self.http.send(req, stream=stream)
             except self.httpx.TransportError as e:
                 attempt += 1
                 if attempt >= attempts:
-                    raise PyctrError(f"{self.host}: {e}") from None
+                    raise Unreachable(self.host, str(e) or type(e).__name__) from None
                 time.sleep(delay)
                 delay *= 2
                 continue
             if r.status_code == 401:
                 r.close()
                 if challenged:
-                    raise PyctrError(f"{self.host}: authentication failed (401): check "
-                                     "--user or pyctr login")
+                    raise RegistryError(self.host, "authentication failed (401)",
+                                        "check --user or pyctr login")
                 challenged = True
                 self._answer(r.headers.get("www-authenticate", ""), scope)
                 continue
@@ -212,16 +234,17 @@ class Client:
         scheme, params = _challenge(chal)
         if scheme == "basic":
             if not self.creds:
-                raise PyctrError(f"{self.host}: credentials required (--user or pyctr login)")
+                raise RegistryError(self.host, "credentials required (--user or pyctr login)")
             token = base64.b64encode(":".join(self.creds).encode()).decode()
             self.auth[scope] = f"Basic {token}"
         elif scheme == "bearer" and "realm" in params:
             self.auth[scope] = f"Bearer {self._token(params, scope)}"
         else:
-            raise PyctrError(f"{self.host}: unsupported authentication {chal!r}")
+            raise RegistryError(self.host, f"unsupported authentication {chal!r}")
 
 
-def _ok(r: object, what: str) -> object:
+def ok(r: object, what: str) -> object:
+    """r, unless its status is an error: then one line with the registry's error codes."""
     code = r.status_code  # type: ignore[attr-defined]
     if code >= 400:
         try:
@@ -235,17 +258,47 @@ def _ok(r: object, what: str) -> object:
 
 def pull(images: Images, ref: str, *, plain_http: bool = False, ca: str = "",
          user: str = "", platform: str | None = None, jobs: int = 4,
-         progress: object = None) -> str:
-    """Pull ref into the store and name it; returns the image name."""
+         progress: Progress | None = None) -> str:
+    """Pull ref into the store and name it; returns the image name. Every blob of the image
+    gets ref's repository in its distribution-source label (for later mounts)."""
     name = normalize(ref)
     host, repo, ver = split_ref(name)
-    scope = f"repository:{repo}:pull"
     c = Client(host, plain_http=plain_http, ca=ca, user=user)
-    added: list[str] = []
-    fetched: dict[str, bytes] = {}
+    p = _Pull(images, c, name, repo, progress or Progress())
     try:
-        r = _ok(c.request("GET", f"{repo}/manifests/{ver}", scope,
-                          headers={"Accept": ACCEPT}), f"{name}: manifest")
+        target, man = p.manifests(ver, platform or host_platform())
+        p.layers(man, jobs)
+        p.store_fetched()
+        blobs = [*p.fetched, *(ly["digest"] for ly in man.get("layers") or [])]
+        labels.add_source(images.meta, images.ns, blobs, _label_host(name), repo)
+        images.set_name(name, target["digest"], target["mediaType"], target["size"])
+        return name
+    except BaseException:
+        images.forget_blobs(p.added)
+        labels.forget(images.meta, p.added)
+        raise
+    finally:
+        c.close()
+
+
+class _Pull:
+    """One pull's steps and what they fetched (manifests and config, kept in memory until
+    all of the layers are in) and added (what a failure takes back)."""
+
+    def __init__(self, images: Images, c: Client, name: str, repo: str,
+                 progress: Progress) -> None:
+        self.images, self.c, self.name, self.repo = images, c, name, repo
+        self.scope = f"repository:{repo}:pull"
+        self.progress = progress
+        self.added: list[str] = []
+        self.fetched: dict[str, bytes] = {}
+
+    def manifests(self, ver: str, want: str) -> tuple[dict, dict]:
+        """The image's target descriptor and its manifest for platform want (validated), and
+        the config, all fetched."""
+        name, repo, scope = self.name, self.repo, self.scope
+        r = ok(self.c.request("GET", f"{repo}/manifests/{ver}", scope,
+                              headers={"Accept": ACCEPT}), f"{name}: manifest")
         raw = r.content  # type: ignore[attr-defined]
         mt = r.headers.get("content-type", "").split(";")[0]  # type: ignore[attr-defined]
         top = "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -253,116 +306,144 @@ def pull(images: Images, ref: str, *, plain_http: bool = False, ca: str = "",
             raise PyctrError(f"{name}: manifest is {top}, not the digest asked for")
         doc = json.loads(raw)
         mt = doc.get("mediaType") or mt
-        fetched[top] = raw
-        target = {"digest": top, "mediaType": mt, "size": len(raw)}
-        want = platform or host_platform()
-        man_digest, man = top, doc
+        self.fetched[top] = raw
+        man = doc
         if mt in INDEXES:
             validate_doc("index", doc, f"{name}: index")
             pick = pick_platform(doc, want, name)
-            r2 = _ok(c.request("GET", f"{repo}/manifests/{pick['digest']}", scope,
-                               headers={"Accept": ACCEPT}), f"{name}: manifest")
+            r2 = ok(self.c.request("GET", f"{repo}/manifests/{pick['digest']}", scope,
+                                   headers={"Accept": ACCEPT}), f"{name}: manifest")
             mraw = r2.content  # type: ignore[attr-defined]
             check_blob(mraw, pick["digest"], pick["size"], f"{name}: manifest")
-            man_digest, man = pick["digest"], json.loads(mraw)
-            fetched[man_digest] = mraw
+            man = json.loads(mraw)
+            self.fetched[pick["digest"]] = mraw
         elif mt not in MANIFESTS:
             raise PyctrError(f"{name}: unsupported media type {mt!r}")
         validate_doc("manifest", man, f"{name}: manifest")
         cfg = man["config"]
-        craw = _ok(c.request("GET", f"{repo}/blobs/{cfg['digest']}", scope),
-                   f"{name}: config").content  # type: ignore[attr-defined]
+        craw = ok(self.c.request("GET", f"{repo}/blobs/{cfg['digest']}", scope),
+                  f"{name}: config").content  # type: ignore[attr-defined]
         check_blob(craw, cfg["digest"], cfg["size"], f"{name}: config")
         validate_doc("config", json.loads(craw), f"{name}: config")
-        fetched[cfg["digest"]] = craw
+        self.fetched[cfg["digest"]] = craw
+        return {"digest": top, "mediaType": mt, "size": len(raw)}, man
 
-        def get_layer(layer: dict) -> None:
-            d, size = layer["digest"], layer["size"]
-            if images.store.has(d):
-                return
-            for attempt in range(RETRIES):
-                try:
-                    # identity: the digest is of the blob's bytes, so no transfer coding;
-                    # then the raw stream is the body, as read (no re-chunking copies)
-                    r3 = _ok(c.request("GET", f"{repo}/blobs/{d}", scope, stream=True,
-                                       headers={"Accept-Encoding": "identity"}),
-                             f"{name}: layer {d}")
-                    try:
-                        images.store.write(r3.iter_raw(), d, size,  # type: ignore
-                                           what=f"layer {d}")
-                        if images.store.last_new:
-                            added.append(d)
-                    finally:
-                        r3.close()  # type: ignore[attr-defined]
-                    if progress:
-                        progress(f"{d[:19]}: done ({size} bytes)")  # type: ignore[operator]
-                    return
-                except (c.httpx.TransportError, c.httpx.StreamError) as e:
-                    if attempt == RETRIES - 1:
-                        raise PyctrError(f"{name}: layer {d}: {e}") from None
-                    time.sleep(0.2 * 2 ** attempt)
-
+    def layers(self, man: dict, jobs: int) -> None:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for f in [pool.submit(get_layer, ly) for ly in man.get("layers") or []]:
+            for f in [pool.submit(self.layer, ly) for ly in man.get("layers") or []]:
                 f.result()
-        for d, data in fetched.items():
-            if not images.store.has(d):
-                images.store.put(data, d)
-                added.append(d)
-        images.set_name(name, target["digest"], target["mediaType"], target["size"])
-        return name
-    except BaseException:
-        images.forget_blobs(added)
-        raise
-    finally:
-        c.close()
+
+    def layer(self, layer: dict) -> None:
+        """One layer streamed into the store, again from its start when the connection breaks
+        (RETRIES times)."""
+        d, size = layer["digest"], layer["size"]
+        store = self.images.store
+        if store.has(d):
+            return
+        task = self.progress.task(d, size, "pull")
+        for attempt in range(RETRIES):
+            try:
+                task.seek(0)
+                # identity: the digest is of the blob's bytes, so no transfer coding;
+                # then the raw stream is the body, as read (no re-chunking copies)
+                r = ok(self.c.request("GET", f"{self.repo}/blobs/{d}", self.scope,
+                                      stream=True, headers={"Accept-Encoding": "identity"}),
+                       f"{self.name}: layer {d}")
+                try:
+                    store.write(counted(r.iter_raw(), task), d, size,  # type: ignore
+                                what=f"layer {d}")
+                    if store.last_new:
+                        self.added.append(d)
+                finally:
+                    r.close()  # type: ignore[attr-defined]
+                task.finish("done")
+                return
+            except (self.c.httpx.TransportError, self.c.httpx.StreamError) as e:
+                if attempt == RETRIES - 1:
+                    raise PyctrError(f"{self.name}: layer {d}: {e}") from None
+                time.sleep(0.2 * 2 ** attempt)
+
+    def store_fetched(self) -> None:
+        for d, data in self.fetched.items():
+            if not self.images.store.has(d):
+                self.images.store.put(data, d)
+                self.added.append(d)
+
+
+def _label_host(name: str) -> str:
+    """The registry host of a normalize()d name as the source label names it (docker.io, as
+    containerd, not the API host registry-1.docker.io)."""
+    return name.split("/", 1)[0]
 
 
 def push(images: Images, local: str, ref: str, *, plain_http: bool = False, ca: str = "",
-         user: str = "", progress: object = None) -> str:
-    """Push local image to ref (every blob the registry lacks, then the manifest(s))."""
+         user: str = "", chunk_size: int = CHUNK_SIZE, progress: Progress | None = None
+         ) -> str:
+    """Push local image to ref: every blob the registry lacks (mounted from another
+    repository of the registry that has it, as the source labels say, else uploaded in
+    chunk_size chunks, 0 for one PUT), then the manifest(s); then ref's repository joins
+    every pushed blob's source label."""
+    from pyctr.upload import Upload
+
     img = images.get(local)
     name = normalize(ref)
     host, repo, ver = split_ref(name)
     scope = f"repository:{repo}:pull,push"
     c = Client(host, plain_http=plain_http, ca=ca, user=user)
+    up = Upload(c, repo, scope, chunk_size, RETRIES, name)
+    progress = progress or Progress()
+    pushed: list[str] = []
     try:
         def put_blob(d: str) -> None:
+            pushed.append(d)
             h = c.request("HEAD", f"{repo}/blobs/{d}", scope)
             if h.status_code == 200:  # type: ignore[attr-defined]
                 return
-            r = _ok(c.request("POST", f"{repo}/blobs/uploads/", scope), f"{name}: upload")
-            loc = r.headers["location"]  # type: ignore[attr-defined]
-            if not loc.startswith("http"):
-                loc = f"{'http' if plain_http else 'https'}://{host}{loc}"
-            sep = "&" if "?" in loc else "?"
-            size = images.store.size(d)
-            with open(images.store.path(d), "rb") as f:
-                # streamed from the store; a broken upload starts over with a new session
-                _ok(c.request("PUT", f"{loc}{sep}digest={d}", scope, retry=False,
-                              headers={"Content-Type": "application/octet-stream",
-                                       "Content-Length": str(size)},
-                              content=content.chunks_of(f)), f"{name}: blob {d}")
-            if progress:
-                progress(f"{d[:19]}: pushed ({size} bytes)")  # type: ignore[operator]
+            others = [r for r in labels.sources(images.meta, images.ns, d, _label_host(name))
+                      if r != repo]
+            task = progress.task(d, images.store.size(d), "push")
+            task.finish(up.blob(d, images.store.path(d), task, others[0] if others else ""))
 
         def push_manifest(d: str, mt: str, tag: str) -> None:
             man = images.json(d)
             for b in [man["config"]["digest"]] + [ly["digest"] for ly in man["layers"]]:
                 put_blob(b)
-            _ok(c.request("PUT", f"{repo}/manifests/{tag}", scope,
-                          headers={"Content-Type": mt}, content=images.store.read(d)),
-                f"{name}: manifest")
+            ok(c.request("PUT", f"{repo}/manifests/{tag}", scope,
+                         headers={"Content-Type": mt}, content=images.store.read(d)),
+               f"{name}: manifest")
+            pushed.append(d)
 
         if img["media_type"] in INDEXES:
             for m in images.json(img["digest"]).get("manifests") or []:
                 if images.store.has(m["digest"]):
                     push_manifest(m["digest"], m.get("mediaType", OCI_MANIFEST), m["digest"])
-            _ok(c.request("PUT", f"{repo}/manifests/{ver}", scope,
-                          headers={"Content-Type": img["media_type"]},
-                          content=images.store.read(img["digest"])), f"{name}: index")
+            ok(c.request("PUT", f"{repo}/manifests/{ver}", scope,
+                         headers={"Content-Type": img["media_type"]},
+                         content=images.store.read(img["digest"])), f"{name}: index")
+            pushed.append(img["digest"])
         else:
             push_manifest(img["digest"], img["media_type"], ver)
+        labels.add_source(images.meta, images.ns, pushed, _label_host(name), repo)
         return name
+    finally:
+        c.close()
+
+
+def check_login(host: str, user: str, password: str, *, plain_http: bool = False,
+                ca: str = "") -> None:
+    """GET /v2/ with the credentials, answering the registry's challenge (Basic, or a Bearer
+    token fetched with them), before login stores anything: a wrong password is found now,
+    not at the next push, and is never written down."""
+    api = "registry-1.docker.io" if host in ("docker.io", "index.docker.io") else host
+    try:
+        c = Client(api, plain_http=plain_http, ca=ca, user=f"{user}:{password}")
+    except OSError as e:  # (a --ca that cannot be read)
+        raise PyctrError(f"{host}: login failed: --ca {ca}: {e.strerror or e}") from None
+    try:
+        ok(c.request("GET", "", ""), "GET /v2/")
+    except RegistryError as e:
+        raise PyctrError(f"{host}: login failed: {e.why}") from None
+    except PyctrError as e:
+        raise PyctrError(f"{host}: login failed: {e}") from None
     finally:
         c.close()
