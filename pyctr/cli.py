@@ -148,10 +148,11 @@ def _progress(msg: str) -> None:
 @images.command("pull")
 @click.argument("ref")
 @click.option("--platform", default=None, help="os/arch (default: this host's)")
+@click.option("--lease", default="", help="also keep its content under this lease")
 @_registry_opts
 @click.pass_obj
 def images_pull(c: Ctx, ref: str, platform: str | None, plain_http: bool, ca: str,
-                user: str) -> None:
+                user: str, lease: str) -> None:
     """Pull REF from its registry (Distribution API v2)."""
     from pyctr.progress import for_stderr
     from pyctr.registry import pull
@@ -159,7 +160,7 @@ def images_pull(c: Ctx, ref: str, platform: str | None, plain_http: bool, ca: st
     _, _, imgs, _ = c.open()
     with for_stderr(_progress) as bars:
         name = pull(imgs, ref, plain_http=plain_http, ca=ca, user=user, platform=platform,
-                    progress=bars)
+                    progress=bars, lease=lease)
     click.echo(name)
 
 
@@ -307,6 +308,7 @@ def content_get(c: Ctx, digest: str) -> None:
 @click.pass_obj
 def content_rm(c: Ctx, digests: tuple[str, ...]) -> None:
     """Remove blobs no image references (gc removes all such blobs)."""
+    from pyctr import labels
     from pyctr.images import Images, referenced
 
     meta, store, _, _ = c.open()
@@ -317,6 +319,7 @@ def content_rm(c: Ctx, digests: tuple[str, ...]) -> None:
         if d in used:
             raise PyctrError(f"content {d}: an image references it (pyctr images rm first)")
         store.remove(d)
+        labels.forget(meta, [d])
         click.echo(d)
 
 

@@ -50,10 +50,12 @@ class Store:
             raise PyctrError(f"content {digest}: not found") from None
 
     def write(self, chunks: Iterable[bytes], digest: str | None = None,
-              size: int | None = None, what: str = "blob") -> str:
+              size: int | None = None, what: str = "blob", added: list[str] | None = None
+              ) -> str:
         """Store a stream; returns its digest. With digest/size given, a mismatch stores
-        nothing and is one error naming `what`."""
-        self.last_new = False  # whether the last write added a blob (callers undo only those)
+        nothing and is one error naming `what`. A blob this write added (not one already
+        there) is appended to added: what a failed caller takes back (a list, not state on
+        the store, as parallel writers share it)."""
         if digest is not None:
             check_digest(digest, f"{what} digest")
             if self.has(digest):
@@ -76,9 +78,11 @@ class Store:
                 raise PyctrError(f"{what}: {n} bytes, its descriptor says {size}")
             if digest is not None and got != digest:
                 raise PyctrError(f"{what}: content is {got}, its descriptor says {digest}")
-            self.last_new = not os.path.exists(self.path(got))
+            new = not os.path.exists(self.path(got))
             os.rename(tmp, self.path(got))
             tmp = ""
+            if new and added is not None:
+                added.append(got)
             return got
         finally:
             if tmp:

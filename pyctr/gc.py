@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from pyctr import leases
+from pyctr import labels, leases
 from pyctr.content import Store
 from pyctr.images import Images, referenced
 from pyctr.meta import Meta
@@ -48,6 +48,7 @@ def collect(meta: Meta, store: Store, snaps: Snapshotter) -> tuple[list[str], li
             if d not in blobs:
                 store.remove(d)
                 gone_blobs.append(d)
+        labels.forget(meta, gone_blobs)
         ingest = 0
         for name in os.listdir(store.ingest):
             pid = name.split("-", 1)[0]

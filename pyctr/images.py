@@ -145,8 +145,10 @@ class Images:
     def import_archive(self, path: str, base_name: str = "", lease: str = "") -> list[str]:
         """Import an OCI layout or `docker save` archive; returns the image names made. Under
         the gc lock (leases.py); with lease, what the images reach is also put under it."""
-        from pyctr.leases import gc_lock
+        from pyctr.leases import Leases, gc_lock
 
+        if lease:
+            Leases(self.meta, self.ns).require(lease)
         with gc_lock(self.store.root):
             names = self._import_archive(path, base_name)
             if lease:
@@ -257,9 +259,8 @@ class Images:
                     if m is None:
                         raise PyctrError(f"{where}.Layers[{j}]: {lp} is missing")
                     f = t.extractfile(m)
-                    d = self.store.write(content.chunks_of(f), what=f"{where}.Layers[{j}]")
-                    if self.store.last_new:
-                        added.append(d)
+                    d = self.store.write(content.chunks_of(f), what=f"{where}.Layers[{j}]",
+                                         added=added)
                     layers.append({"mediaType": DOCKER_LAYER, "size": m.size, "digest": d})
                 man = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
                        "config": {"mediaType": DOCKER_CONFIG, "size": len(craw), "digest": cd},

@@ -85,12 +85,18 @@ class Leases:
                              (self.ns, lid)).rowcount:
                 raise PyctrError(f"lease {lid}: not found")
 
+    def require(self, lid: str) -> None:
+        """Before an operation that will add to lease lid: it must exist (so a typo fails
+        before anything is stored, not after)."""
+        if not self.meta.rows("SELECT 1 FROM leases WHERE namespace=? AND id=?", self.ns, lid):
+            raise PyctrError(f"lease {lid}: not found (pyctr leases create --id {lid})")
+
     def add(self, lid: str, kind: str, rids: list[str] | set[str]) -> None:
         """Put resources (kind 'content', or 'snapshots/<snapshotter>') under lease lid."""
         with self.meta.tx() as c:
             if not c.execute("SELECT 1 FROM leases WHERE namespace=? AND id=?",
                              (self.ns, lid)).fetchone():
-                raise PyctrError(f"lease {lid}: not found (pyctr leases create {lid})")
+                raise PyctrError(f"lease {lid}: not found (pyctr leases create --id {lid})")
             for rid in rids:
                 c.execute("INSERT OR IGNORE INTO lease_resources VALUES (?,?,?,?)",
                           (self.ns, lid, kind, rid))

@@ -258,9 +258,24 @@ def ok(r: object, what: str) -> object:
 
 def pull(images: Images, ref: str, *, plain_http: bool = False, ca: str = "",
          user: str = "", platform: str | None = None, jobs: int = 4,
-         progress: Progress | None = None) -> str:
+         progress: Progress | None = None, lease: str = "") -> str:
     """Pull ref into the store and name it; returns the image name. Every blob of the image
-    gets ref's repository in its distribution-source label (for later mounts)."""
+    gets ref's repository in its distribution-source label (for later mounts). Under the gc
+    lock (leases.py); with lease, what the image reaches is also put under it."""
+    from pyctr.leases import Leases, gc_lock
+
+    if lease:
+        Leases(images.meta, images.ns).require(lease)
+    with gc_lock(images.store.root):
+        name = _pull(images, ref, plain_http=plain_http, ca=ca, user=user, platform=platform,
+                     jobs=jobs, progress=progress)
+        if lease:
+            images.lease_images(lease, [name])
+        return name
+
+
+def _pull(images: Images, ref: str, *, plain_http: bool, ca: str, user: str,
+          platform: str | None, jobs: int, progress: Progress | None) -> str:
     name = normalize(ref)
     host, repo, ver = split_ref(name)
     c = Client(host, plain_http=plain_http, ca=ca, user=user)
@@ -351,9 +366,7 @@ class _Pull:
                        f"{self.name}: layer {d}")
                 try:
                     store.write(counted(r.iter_raw(), task), d, size,  # type: ignore
-                                what=f"layer {d}")
-                    if store.last_new:
-                        self.added.append(d)
+                                what=f"layer {d}", added=self.added)
                 finally:
                     r.close()  # type: ignore[attr-defined]
                 task.finish("done")

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -908,6 +909,54 @@ def test_login_checks_the_credentials_before_storing_them(ctr: Pyctr, registry: 
                         f"{host}/test/stored:1", "busybox:local"], capture_output=True,
                        text=True, timeout=60, env={**os.environ, "HOME": str(home)})
     assert p.returncode == 0, p
+
+
+def test_tls_registry_speaks_http2(registry: object) -> None:
+    """Over TLS the client offers HTTP/2 (ALPN) and docker-registry takes it; plain HTTP stays
+    HTTP/1.1 (no h2c)."""
+    from registry_env import PASSWORD, USER
+
+    from pyctr.registry import Client
+
+    c = Client(registry.host, ca=registry.ca,  # type: ignore[attr-defined]
+               user=f"{USER}:{PASSWORD}")
+    try:
+        r = c.request("GET", "", "")
+        assert r.status_code == 200 and r.http_version == "HTTP/2", r  # type: ignore
+    finally:
+        c.close()
+
+
+def test_pull_under_a_lease_survives_images_rm_and_gc(ctr: Pyctr, plain_registry: object,
+                                                      tmp_path: Path) -> None:
+    """images pull --lease: the content stays through images rm + gc until the lease goes;
+    gc then takes the blobs and their source labels."""
+    ctr("images", "build-busybox", check=True)
+    ref = f"{plain_registry.host}/lease/bb:1"  # type: ignore[attr-defined]
+    ctr("images", "push", "--plain-http", ref, "busybox:local", check=True)
+    other = Pyctr(tmp_path / "other")
+    other("leases", "create", "--id", "pin", check=True)
+    other("images", "pull", "--plain-http", "--lease", "pin", ref, check=True)
+    held = other.blobs()
+    assert len(held) == 3  # manifest, config, layer
+
+    def labelled() -> int:
+        db = sqlite3.connect(other.root / "meta.db")
+        try:
+            return db.execute("SELECT COUNT(*) FROM content_labels").fetchone()[0]
+        finally:
+            db.close()
+
+    assert labelled() == 3
+    other("images", "rm", ref, check=True)
+    other("gc", check=True)
+    assert other.blobs() == held and labelled() == 3
+    other("leases", "rm", "pin", check=True)
+    assert "removed 3 blobs" in other("gc", check=True).stdout
+    assert other.blobs() == set() and labelled() == 0
+    p = other("images", "pull", "--plain-http", "--lease", "nope", ref)
+    assert p.returncode == 1 and "lease nope: not found" in p.stderr, p
+    assert other.blobs() == set()  # (refused before anything was fetched)
 
 
 def test_progress_bars_on_a_terminal_plain_lines_and_no_rich_otherwise(
