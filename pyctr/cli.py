@@ -17,10 +17,17 @@ from pyctr.errors import PyctrError
 
 
 class Ctx:
-    def __init__(self, root: str, state: str, namespace: str, snapshotter: str) -> None:
+    def __init__(self, root: str, state: str, namespace: str, snapshotter: str,
+                 cni_conf_dir: str = "", cni_path: str = "") -> None:
         self.root, self.state, self.ns = root, state, namespace
         self.snapshotter = snapshotter
+        self.cni_conf_dir, self.cni_path = cni_conf_dir, cni_path
         self._meta = None
+
+    def cni(self) -> object:
+        from pyctr.cni import CNI
+
+        return CNI(self.cni_conf_dir, self.cni_path, os.path.join(self.root, "cni"))
 
     def open(self) -> tuple:
         from pyctr.content import Store
@@ -68,15 +75,20 @@ def _when(ns: int) -> str:
 @click.option("--snapshotter", envvar="PYCTR_SNAPSHOTTER", default="",
               help="overlayfs or native (env PYCTR_SNAPSHOTTER; default: overlayfs where "
               "it works)")
+@click.option("--cni-conf-dir", envvar="PYCTR_CNI_CONF_DIR", default="/etc/cni/net.d",
+              show_default=True, help="CNI network configs (env PYCTR_CNI_CONF_DIR)")
+@click.option("--cni-path", envvar="PYCTR_CNI_PATH", default="/usr/lib/cni:/opt/cni/bin",
+              show_default=True, help="CNI plugin directories (env PYCTR_CNI_PATH)")
 @click.option("--debug", is_flag=True, help="tracebacks for errors")
 @click.pass_context
 def cli(ctx: click.Context, namespace: str, root: str, state: str, snapshotter: str,
-        debug: bool) -> None:
+        cni_conf_dir: str, cni_path: str, debug: bool) -> None:
     if not namespace or "/" in namespace or namespace.startswith("."):
         raise PyctrError(f"namespace {namespace!r}: not a valid name")
     if snapshotter not in ("", "overlayfs", "native"):
         raise PyctrError(f"--snapshotter {snapshotter!r}: overlayfs or native")
-    ctx.obj = Ctx(os.path.abspath(root), os.path.abspath(state), namespace, snapshotter)
+    ctx.obj = Ctx(os.path.abspath(root), os.path.abspath(state), namespace, snapshotter,
+                  os.path.abspath(cni_conf_dir), cni_path)
 
 
 # -- images --
@@ -426,8 +438,111 @@ def gc(c: Ctx) -> None:
     from pyctr.gc import collect
 
     meta, store, _, snaps = c.open()
+    nets = _sweep_networks(c)
     blobs, gone, ingest = collect(meta, store, snaps)
-    click.echo(f"removed {len(blobs)} blobs, {len(gone)} snapshots, {ingest} partial writes")
+    click.echo(f"removed {len(blobs)} blobs, {len(gone)} snapshots, {ingest} partial writes, "
+               f"{nets} orphaned networks")
+
+
+def _network_down(c: Ctx, cid: str, ns: str = "") -> None:
+    from pyctr.networks import Net, Setup
+
+    meta, _, _, _ = c.open()
+    r = meta.rows("SELECT net FROM containers WHERE namespace=? AND id=?", ns or c.ns, cid)
+    Setup(c.cni(), c.state, ns or c.ns, cid).down(  # type: ignore[arg-type]
+        Net.from_json(r[0]["net"]) if r else None)
+
+
+def _sweep_networks(c: Ctx) -> int:
+    """What a pyctr that died left: a pinned namespace, /etc files or a CNI attachment of a
+    container (any namespace) with no task: detached, unpinned, removed."""
+    from pyctr.run import clear_stale, has_task
+
+    found: set[tuple[str, str]] = set()
+    runc = os.path.join(c.state, "runc")
+    for ns in os.listdir(runc) if os.path.isdir(runc) else []:
+        for cid in os.listdir(os.path.join(runc, ns)):
+            clear_stale(c.state, ns, cid)
+    for kind in ("netns", "net"):
+        base = os.path.join(c.state, kind)
+        for ns in os.listdir(base) if os.path.isdir(base) else []:
+            for cid in os.listdir(os.path.join(base, ns)):
+                found.add((ns, cid))
+    cni = c.cni()
+    for a in cni.attachments():  # type: ignore[attr-defined]
+        pin = a.get("netns") or ""
+        parts = pin.rsplit("/", 2)
+        if len(parts) == 3 and parts[0] == os.path.join(c.state, "netns"):
+            found.add((parts[1], parts[2]))
+    n = 0
+    for ns, cid in sorted(found):
+        if not has_task(c.state, ns, cid):
+            _network_down(c, cid, ns)
+            n += 1
+    return n
+
+
+@cli.group()
+def network() -> None:
+    """CNI networks (the configs in --cni-conf-dir): run --net NAME attaches to one."""
+
+
+@network.command("create")
+@click.argument("name")
+@click.option("--subnet", default="", help="CIDR (default: the next free 10.4.x.0/24)")
+@click.option("--gateway", default="", help="(default: the subnet's first address)")
+@click.option("--bridge", default="", help="the Linux bridge's name")
+@click.pass_obj
+def network_create(c: Ctx, name: str, subnet: str, gateway: str, bridge: str) -> None:
+    """A bridge network (bridge + host-local, portmap, firewall, tuning), as nerdctl's."""
+    from pyctr import networks
+
+    networks.create(c.cni_conf_dir, os.path.join(c.root, "cni", "networks"), name, subnet,
+                    gateway, bridge)
+    click.echo(name)
+
+
+@network.command("ls")
+@_list_opts
+@click.pass_obj
+def network_ls(c: Ctx, quiet: bool, fmt: str) -> None:
+    from pyctr import networks
+    from pyctr.cni import load_dir
+
+    rows = [networks.summary(n) for n in load_dir(c.cni_conf_dir).values()]
+    _listing(sorted(rows, key=lambda r: r["name"]), ["name", "subnet", "plugins", "file"],
+             quiet, fmt, "name")
+
+
+@network.command("inspect")
+@click.argument("name")
+@click.pass_obj
+def network_inspect(c: Ctx, name: str) -> None:
+    """The conflist, and the containers attached to it (address by container)."""
+    from pyctr.cni import addresses
+
+    cni = c.cni()
+    net = dict(cni.network(name))  # type: ignore[attr-defined]
+    net["containers"] = {a["containerId"]: addresses(a.get("result") or {})
+                         for a in cni.attachments()  # type: ignore[attr-defined]
+                         if a["networkName"] == name}
+    click.echo(json.dumps(net, indent=1))
+
+
+@network.command("rm")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def network_rm(c: Ctx, names: tuple[str, ...]) -> None:
+    """Remove networks pyctr made that no container is attached to."""
+    from pyctr import networks
+
+    meta, _, _, _ = c.open()
+    for n in names:
+        users = [f"{r['namespace']}/{r['id']}" for r in meta.rows(
+            "SELECT namespace, id, net FROM containers WHERE net IS NOT NULL")
+            if json.loads(r["net"])["mode"] == n]
+        networks.remove(c.cni_conf_dir, n, users)
+        click.echo(n)
 
 
 @cli.group()
@@ -511,7 +626,7 @@ def containers_rm(c: Ctx, ids: tuple[str, ...]) -> None:
 
     meta, _, _, snaps = c.open()
     for i in ids:
-        remove(meta, snaps, c.state, c.ns, i)
+        remove(meta, snaps, c.state, c.ns, i, cni=c.cni())  # type: ignore[arg-type]
         click.echo(i)
 
 
@@ -623,6 +738,7 @@ def tasks_delete(c: Ctx, cid: str, force: bool) -> None:
 
     status = T.delete(c.state, c.ns, cid, force)
     shutil.rmtree(os.path.join(c.state, c.ns, cid), ignore_errors=True)
+    _network_down(c, cid)
     click.echo(f"{cid} exit status {status}")
 
 
@@ -658,6 +774,13 @@ def _container_opts(f: object) -> object:
         click.option("--runtime", default="", help="a runc-compatible binary instead of the "
                      "library"),
         click.option("--platform", default=None, help="os/arch (default: this host's)"),
+        click.option("--net", "--network", "net", default="none", show_default=True,
+                     help="none, host, bridge, a CNI network's name, or container:ID"),
+        click.option("-p", "--publish", multiple=True,
+                     help="[HOSTIP:]HOSTPORT:CTRPORT[/tcp|udp] (repeatable; a CNI network)"),
+        click.option("--dns", multiple=True, help="a nameserver for /etc/resolv.conf"),
+        click.option("--hostname", default="", help="(default: the container's ID)"),
+        click.option("--add-host", multiple=True, help="NAME:IP in /etc/hosts (repeatable)"),
         click.option("--security-opt", multiple=True,
                      help="seccomp=unconfined, or seccomp=PROFILE.json (default: "
                      "containerd's profile)"),
@@ -692,7 +815,8 @@ def run(c: Ctx, image: str, cid: str, args: tuple[str, ...], **kw: object) -> No
 
     _image_ready(c, image, kw)
     meta, _, imgs, snaps = c.open()
-    rc = do_run(meta, imgs, snaps, c.state, c.ns, image, cid, list(args), Options(**kw))
+    rc = do_run(meta, imgs, snaps, c.state, c.ns, image, cid, list(args), Options(**kw),
+                c.cni())  # type: ignore[arg-type]
     sys.stdout.flush()
     sys.exit(rc)
 
@@ -707,7 +831,8 @@ def containers_create(c: Ctx, image: str, cid: str, args: tuple[str, ...], **kw:
 
     _image_ready(c, image, kw)
     meta, _, imgs, snaps = c.open()
-    create(meta, imgs, snaps, c.state, c.ns, image, cid, list(args), Options(**kw))
+    create(meta, imgs, snaps, c.state, c.ns, image, cid, list(args), Options(**kw),
+           c.cni())  # type: ignore[arg-type]
 
 
 @tasks.command("start")
@@ -723,7 +848,8 @@ def tasks_start(c: Ctx, cid: str, detach: bool, interactive: bool) -> None:
     if detach and interactive:
         raise PyctrError("-i with -d: not supported (pyctr has no attach to give stdin later)")
     meta, _, _, snaps = c.open()
-    rc = start(meta, snaps, c.state, c.ns, cid, detach=detach, stdin=interactive)
+    rc = start(meta, snaps, c.state, c.ns, cid, detach=detach, stdin=interactive,
+               cni=c.cni())  # type: ignore[arg-type]
     sys.stdout.flush()
     sys.exit(rc)
 

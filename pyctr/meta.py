@@ -53,6 +53,10 @@ MIGRATIONS = [
         namespace TEXT NOT NULL, digest TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
         PRIMARY KEY (namespace, digest, key));
     """,
+    # 3: a container's network options (networks.Net, JSON) and hostname
+    """
+    ALTER TABLE containers ADD COLUMN net TEXT;
+    """,
 ]
 
 

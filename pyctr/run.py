@@ -21,13 +21,18 @@ import json
 import os
 import shutil
 import subprocess
+from typing import TYPE_CHECKING
 
 from pyctr.errors import PyctrError
 from pyctr.extract import unpack
 from pyctr.images import Images
 from pyctr.meta import Meta, now
+from pyctr.networks import Net, Setup
 from pyctr.snapshots import Snapshotter, umount
 from pyctr.spec import build
+
+if TYPE_CHECKING:
+    from pyctr.cni import CNI
 
 
 class Options:
@@ -46,6 +51,11 @@ class Options:
         self.tty = bool(kw.get("tty"))
         self.interactive = bool(kw.get("interactive"))
         self.mounts: list[str] = list(kw.get("mount") or [])  # type: ignore[call-overload]
+        self.net = str(kw.get("net") or "none")
+        self.publish: list[str] = list(kw.get("publish") or [])  # type: ignore[call-overload]
+        self.dns: list[str] = list(kw.get("dns") or [])  # type: ignore[call-overload]
+        self.add_host: list[str] = list(kw.get("add_host") or [])  # type: ignore[call-overload]
+        self.hostname = str(kw.get("hostname") or "")
         self.seccomp = ""
         for opt in kw.get("security_opt") or []:  # type: ignore[attr-defined]
             k, sep, v = str(opt).partition("=")
@@ -75,23 +85,24 @@ def _check_detach(o: Options) -> None:
 
 
 def run(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, image: str,
-        cid: str, args: list[str], o: Options) -> int:
+        cid: str, args: list[str], o: Options, cni: CNI | None = None) -> int:
     _check_detach(o)
-    create(meta, images, snaps, state, ns, image, cid, args, o)
+    create(meta, images, snaps, state, ns, image, cid, args, o, cni)
     try:
-        rc = start(meta, snaps, state, ns, cid, detach=o.detach, stdin=o.interactive)
+        rc = start(meta, snaps, state, ns, cid, detach=o.detach, stdin=o.interactive, cni=cni)
     except BaseException:
-        remove(meta, snaps, state, ns, cid, missing_ok=True)  # it never ran: not kept
+        remove(meta, snaps, state, ns, cid, missing_ok=True, cni=cni)  # never ran: not kept
         raise
     if o.rm:
-        remove(meta, snaps, state, ns, cid, missing_ok=True)
+        remove(meta, snaps, state, ns, cid, missing_ok=True, cni=cni)
     return rc
 
 
 def create(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, image: str,
-           cid: str, args: list[str], o: Options) -> None:
+           cid: str, args: list[str], o: Options, cni: CNI | None = None) -> None:
     """The container record, its active snapshot and its spec; nothing runs yet."""
     _valid_id(cid)
+    net = _net_options(meta, ns, o, cni)
     img = images.get(image)
     top = unpack(images, snaps, img, o.platform)  # type: ignore[arg-type]
     _, man = images.manifest(img, o.platform)  # type: ignore[arg-type]
@@ -120,14 +131,46 @@ def create(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, 
         finally:
             umount(tmp)
         spec["root"]["path"] = "rootfs"  # (the bundle's)
+        if o.hostname:
+            _valid_hostname(o.hostname)
+            spec["hostname"] = o.hostname
         with meta.tx() as c:
-            c.execute("UPDATE containers SET spec=? WHERE namespace=? AND id=?",
-                      (json.dumps(spec), ns, cid))
+            c.execute("UPDATE containers SET spec=?, net=? WHERE namespace=? AND id=?",
+                      (json.dumps(spec), net.to_json(), ns, cid))
         done = True
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if not done:
             remove(meta, snaps, state, ns, cid, missing_ok=True)
+
+
+def _net_options(meta: Meta, ns: str, o: Options, cni: CNI | None) -> Net:
+    """--net and its companions, checked before anything is made: the network must exist
+    (`bridge` is made on first use), a container:ID must exist."""
+    from pyctr import networks
+
+    net = Net(o.net, o.publish, o.dns, o.add_host)
+    if net.cni:
+        if cni is None:
+            raise PyctrError(f"--net {o.net}: no CNI configuration given")
+        from pyctr.cni import load_dir
+
+        if net.mode not in load_dir(cni.conf_dir):
+            if net.mode != networks.DEFAULT:
+                raise PyctrError(f"--net {net.mode}: no such network (pyctr network ls, "
+                                 "network create)")
+            networks.create(cni.conf_dir, os.path.join(os.path.dirname(cni.cache),
+                                                        "networks"), networks.DEFAULT)
+    elif net.mode.startswith("container:"):
+        _record(meta, ns, net.mode.split(":", 1)[1])
+    return net
+
+
+def _valid_hostname(name: str) -> None:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,62})", name):
+        raise PyctrError(f"--hostname {name!r}: letters, digits, '.', '-' (at most 63)")
 
 
 def _record(meta: Meta, ns: str, cid: str) -> dict:
@@ -138,18 +181,54 @@ def _record(meta: Meta, ns: str, cid: str) -> dict:
 
 
 def has_task(state: str, ns: str, cid: str) -> bool:
-    """A task under a shim (its address file), or one in the foreground (pyrunc's state)."""
-    return (os.path.exists(os.path.join(state, ns, cid, "address"))
-            or os.path.exists(os.path.join(state, "runc", ns, cid)))
+    """A task under a shim (its address file), or a live one in the foreground (pyrunc's
+    state, its init still the process it recorded: a pyctr killed mid-run leaves the state of
+    a task that may have gone since)."""
+    if os.path.exists(os.path.join(state, ns, cid, "address")):
+        return True
+    return _foreground_pid(state, ns, cid) > 0
+
+
+def _foreground_pid(state: str, ns: str, cid: str) -> int:
+    """The init pid of a foreground task whose pyrunc state is there and alive, else 0;
+    -1 when the state is there but its process is gone (stale)."""
+    from pyrunc.state import proc_start_time
+
+    try:
+        with open(os.path.join(state, "runc", ns, cid, "state.json")) as f:
+            st = json.load(f)
+    except FileNotFoundError:
+        return -1 if os.path.isdir(os.path.join(state, "runc", ns, cid)) else 0
+    except ValueError:
+        return -1
+    pid = int(st.get("pid") or 0)
+    if pid > 0 and proc_start_time(pid) == st.get("start_time"):
+        return pid
+    return -1
+
+
+def clear_stale(state: str, ns: str, cid: str) -> bool:
+    """pyrunc's state of a foreground task that is gone (pyctr was killed): deleted as
+    `pyrunc delete -f` would (its cgroup too). Returns whether there was one."""
+    if _foreground_pid(state, ns, cid) != -1:
+        return False
+    from pyrunc import container
+
+    try:
+        container.delete(os.path.join(state, "runc", ns), cid, force=True)
+    except Exception:  # noqa: BLE001 - half-written state: remove what is there
+        shutil.rmtree(os.path.join(state, "runc", ns, cid), ignore_errors=True)
+    return True
 
 
 def start(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, *,
-          detach: bool = False, stdin: bool = False) -> int:
+          detach: bool = False, stdin: bool = False, cni: CNI | None = None) -> int:
     """Run container cid's task: in the foreground (returns its exit status), or detached
     under our shim (prints the id, returns 0). The container must have no task."""
     rec = _record(meta, ns, cid)
     if not rec["spec"]:
         raise PyctrError(f"container {cid}: has no spec (made by an older pyctr: recreate it)")
+    clear_stale(state, ns, cid)
     if has_task(state, ns, cid):
         raise PyctrError(f"container {cid}: already has a task (pyctr tasks ls)")
     if detach and rec["runtime"] != "pyrunc":
@@ -162,9 +241,17 @@ def start(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, *,
     rootfs = os.path.join(bundle, "rootfs")
     umount(rootfs)  # (a pyctr that died in the foreground may have left these)
     shutil.rmtree(bundle, ignore_errors=True)
+    net = Net.from_json(rec["net"])
+    setup = _net_setup(state, ns, cid, cni)
+    setup.down()  # (the same: whatever a dead pyctr left)
+    _net_up(meta, state, ns, cid, net, spec, setup, cni)
     os.makedirs(rootfs, 0o700)
     if detach:
-        return _detached(snaps, state, ns, cid, spec, rec["snapshot"], bundle)
+        try:
+            return _detached(snaps, state, ns, cid, spec, rec["snapshot"], bundle)
+        except BaseException:
+            setup.down(net)
+            raise
     mounted = False
     try:
         snaps.mount(rec["snapshot"], rootfs)
@@ -180,6 +267,43 @@ def start(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, *,
         if mounted:
             umount(rootfs)
         shutil.rmtree(bundle, ignore_errors=True)
+        setup.down(net)
+
+
+def _net_setup(state: str, ns: str, cid: str, cni: CNI | None) -> Setup:
+    from pyctr.cni import CNI as _CNI
+
+    return Setup(cni or _CNI("", "", os.path.join(state, "no-cni")), state, ns, cid)
+
+
+def _net_up(meta: Meta, state: str, ns: str, cid: str, net: Net, spec: dict, setup: Setup,
+            cni: CNI | None) -> None:
+    peer, pid = None, 0
+    if net.mode.startswith("container:"):
+        other = net.mode.split(":", 1)[1]
+        _record(meta, ns, other)
+        pid = task_pid(state, ns, other)
+        if not pid:
+            raise PyctrError(f"--net {net.mode}: container {other} has no running task")
+        peer = _net_setup(state, ns, other, cni)
+    setup.up(net, spec.get("hostname") or cid, spec, peer, pid)
+
+
+def task_pid(state: str, ns: str, cid: str) -> int:
+    """The pid of container cid's running task (foreground: pyrunc's state; detached: its
+    shim), 0 if none."""
+    pid = _foreground_pid(state, ns, cid)
+    if pid > 0:
+        return pid
+    if os.path.exists(os.path.join(state, ns, cid, "address")):
+        from pyctr import tasks
+
+        try:
+            st = tasks.state(state, ns, cid)
+        except PyctrError:
+            return 0
+        return st["pid"] if st["status"] in ("RUNNING", "PAUSED") else 0
+    return 0
 
 
 def _detached(snaps: Snapshotter, state: str, ns: str, cid: str, spec: dict, key: str,
@@ -226,10 +350,13 @@ def _run_in_process(root: str, bundle: str, cid: str, stdin: bool) -> int:
 
 
 def remove(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str,
-           missing_ok: bool = False) -> None:
-    """The container record and its snapshot (the container must have no task)."""
+           missing_ok: bool = False, cni: CNI | None = None) -> None:
+    """The container record and its snapshot (the container must have no task), and what a
+    dead pyctr may have left of its network."""
+    clear_stale(state, ns, cid)
     if has_task(state, ns, cid):
         raise PyctrError(f"container {cid}: has a task (pyctr tasks delete {cid} first)")
+    _net_setup(state, ns, cid, cni).down()
     with meta.tx() as c:
         r = c.execute("SELECT snapshot, snapshotter FROM containers WHERE namespace=? AND id=?",
                       (ns, cid)).fetchone()
