@@ -497,9 +497,28 @@ def network_create(c: Ctx, name: str, subnet: str, gateway: str, bridge: str) ->
     """A bridge network (bridge + host-local, portmap, firewall, tuning), as nerdctl's."""
     from pyctr import networks
 
+    cni = c.cni()
     networks.create(c.cni_conf_dir, os.path.join(c.root, "cni", "networks"), name, subnet,
-                    gateway, bridge)
+                    gateway, bridge, validate=cni.validate)  # type: ignore[attr-defined]
     click.echo(name)
+
+
+@network.command("check")
+@click.argument("cid", metavar="ID")
+@click.pass_obj
+def network_check(c: Ctx, cid: str) -> None:
+    """CNI CHECK of every network container ID's task is attached to."""
+    from pyctr.networks import Setup
+
+    cni = c.cni()
+    s = Setup(cni, c.state, c.ns, cid)  # type: ignore[arg-type]
+    found = [a for a in cni.attachments()  # type: ignore[attr-defined]
+             if a["containerId"] == cid and a["ifName"] != "lo"]
+    if not found:
+        raise PyctrError(f"container {cid}: attached to no CNI network")
+    for a in found:
+        cni.check(a["networkName"], cid, s.pin, a["ifName"])  # type: ignore[attr-defined]
+        click.echo(f"{a['networkName']}: ok")
 
 
 @network.command("ls")

@@ -166,6 +166,33 @@ class CNI:
         if errors and not quiet:
             raise PyctrError(errors[0])
 
+    def check(self, name: str, cid: str, netns: str, ifname: str = IFNAME) -> None:
+        """CHECK (spec 0.4.0+): every plugin confirms the attachment is as its cached result
+        says; raises the first plugin's complaint."""
+        c = self.cached(name, cid, ifname)
+        if c is None or not c.get("result"):
+            raise PyctrError(f"network {name}: container {cid} is not attached")
+        net = c["config"]
+        for plugin in net["plugins"]:
+            self._exec(net, plugin, "CHECK", cid, netns, ifname, c["result"],
+                       c.get("runtimeConfig") or {})
+
+    def validate(self, net: dict) -> None:
+        """Every plugin of net exists and supports its cniVersion (VERSION), as libcni's
+        ValidateNetworkList: checked when pyctr makes a network."""
+        want = net.get("cniVersion", "0.4.0")
+        for plugin in net["plugins"]:
+            p = subprocess.run([self._binary(plugin["type"], net["name"])],
+                               input=json.dumps({"cniVersion": want}).encode(),
+                               capture_output=True, env={"CNI_COMMAND": "VERSION"}, timeout=30)
+            try:
+                versions = json.loads(p.stdout).get("supportedVersions") or []
+            except ValueError:
+                versions = []
+            if want not in versions:
+                raise PyctrError(f"network {net['name']}: CNI plugin {plugin['type']} does "
+                                 f"not support cniVersion {want} ({', '.join(versions)})")
+
     def attachments(self) -> list[dict]:
         """Every cached attachment (network, container, ifname, netns, result)."""
         out = []

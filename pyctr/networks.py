@@ -139,7 +139,7 @@ def _subnets(nets: dict[str, dict]) -> list[ipaddress.IPv4Network]:
 
 
 def create(conf_dir: str, data_dir: str, name: str, subnet: str = "", gateway: str = "",
-           bridge: str = "") -> dict:
+           bridge: str = "", validate: object = None) -> dict:
     import re
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
@@ -166,6 +166,8 @@ def create(conf_dir: str, data_dir: str, name: str, subnet: str = "", gateway: s
     br = bridge or ("pyctr0" if name == DEFAULT else
                     "br-" + hashlib.sha256(name.encode()).hexdigest()[:12])
     doc = conflist(name, br, str(net), gw, data_dir)
+    if validate is not None:
+        validate(doc)  # type: ignore[operator]
     os.makedirs(conf_dir, 0o755, exist_ok=True)
     path = os.path.join(conf_dir, f"{OURS}{name}.conflist")
     with open(path + ".tmp", "w") as f:

@@ -134,6 +134,7 @@ echo "== create"; $P network create red; $P network create --subnet 10.77.0.0/24
 echo "== ls"; $P network ls -q
 echo "== overlap"; $P network create --subnet 10.77.0.128/25 green; echo "rc=$?"
 $P run -d --net blue busybox:local b1 sleep 30; sleep 0.3
+echo "== check"; $P network check b1
 echo "== inspect"; $P network inspect blue
 echo "== rm-in-use"; $P network rm blue; echo "rc=$?"
 echo "== rm-theirs"; $P network rm mine; echo "rc=$?"
@@ -146,6 +147,7 @@ echo "== rm"; $P network rm blue red; $P network ls -q
     assert sec["create"].split() == ["red", "blue"], sec[""]
     assert sec["ls"].split() == ["blue", "mine", "red"], sec[""]
     assert "overlaps" in sec["overlap"] and "rc=1" in sec["overlap"], sec[""]
+    assert sec["check"].strip() == "blue: ok", sec[""]  # CNI CHECK through every plugin
     info = json.loads(sec["inspect"])
     assert info["plugins"][0]["ipam"]["ranges"][0][0]["subnet"] == "10.77.0.0/24"
     assert list(info["containers"]) == ["b1"], info
