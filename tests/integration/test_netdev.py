@@ -285,8 +285,9 @@ BAD = [
     ({"bad": {}}, "none",
      "linux.netDevices: unable to move network devices without a NET namespace"),
     ({"bad": {}}, "own", "is the runtime's own"),
-    ({"bad": {"name": 7}}, None, "linux.netDevices.bad.name: expected string, got integer"),
-    ({"bad": "eth0"}, None, "linux.netDevices.bad: expected object, got string"),
+    ({"bad": {"name": 7}}, None,
+     "linux.netDevices.bad.name: expected string or null, got integer"),
+    ({"bad": "eth0"}, None, "linux.netDevices.bad: expected object or null, got string"),
 ]
 
 

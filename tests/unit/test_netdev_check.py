@@ -40,6 +40,8 @@ def _msg(devices: dict, nss: list[dict] = NEW_NETNS) -> str:
 
 def test_lo_exists_everywhere() -> None:
     netdev.check({"lo": {"name": "lo0"}}, NEW_NETNS)
+    netdev.check({"lo": None}, NEW_NETNS)  # null: as Go reads it, no rename
+    netdev.check({"lo": {"name": None}}, NEW_NETNS)
     netdev.check({"lo": {}}, [{"type": "network", "path": "/nonexistent"}])
 
 
