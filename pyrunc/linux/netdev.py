@@ -254,7 +254,7 @@ class Moved:
         self.devices.append(Device(name, new, was_up, addrs))
         try:
             _configure(ctr, new, addrs, up=True)
-        except NetlinkError as e:
+        except (NetlinkError, RuntimeErr) as e:
             raise RuntimeErr(
                 f"{where}: setting it up in the container's network namespace as {new}: "
                 f"{_strerror(e)}"
@@ -294,7 +294,10 @@ def _configure(ipr, name: str, addrs: list[dict], up: bool) -> None:  # noqa: AN
     """Give the device `name` (just moved into ipr's namespace) its addresses back; set it up."""
     from pyroute2.netlink.exceptions import NetlinkError
 
-    index = ipr.link_lookup(ifname=name)[0]
+    found = ipr.link_lookup(ifname=name)
+    if not found:
+        raise RuntimeErr(f"no device {name} after the move")
+    index = found[0]
     for a in addrs:
         try:
             ipr.addr("add", index=index, **a)
