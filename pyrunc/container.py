@@ -190,6 +190,12 @@ def create(
     from pyrunc.linux import idmap, mounts, namespaces
 
     plan = Plan(cid, bundle, rootfs, config)
+    net_devices = (config.get("linux") or {}).get("netDevices")
+    if net_devices:
+        # here rather than in Plan, which exec builds too (by then the devices have moved)
+        from pyrunc.linux import netdev
+
+        netdev.check(net_devices, config["linux"].get("namespaces") or [])
     plan.no_pivot = no_pivot
     plan.no_new_keyring = no_new_keyring
     plan.stdio = stdio
@@ -215,6 +221,7 @@ def create(
     shared_mnt: set[int] | None = None if plan.own_mntns else mounts.ids_at(rootfs)
     master = -1
     sock = None
+    moved = None  # netdev.Moved, once the init asked for its network devices
     try:
         fifo = os.path.join(cdir, S.FIFO)
         old = os.umask(0)
@@ -261,7 +268,14 @@ def create(
             for kind in ("prestart", "createRuntime"):
                 hooks.run_list(plan.hooks.get(kind) or [], hs, kind)
 
-        launch = L.start(plan, on_hooks)
+        def on_netdev(lh: L.Launch) -> None:
+            nonlocal moved
+            from pyrunc.linux import netdev
+
+            moved = netdev.Moved(lh.pid)
+            moved.move_in(net_devices)
+
+        launch = L.start(plan, on_hooks, on_netdev if net_devices else None)
         if sock is not None:
             os.close(sock)
             sock = None
@@ -279,10 +293,15 @@ def create(
         if pid_file:
             S.write_atomic(pid_file, str(launch.pid), 0o644)
         os.close(plan.fifo_fd)
+        if moved is not None:
+            moved.close()  # the devices now live and die with the container's namespace
         return Created(st, cdir, master)
     except BaseException:
         if launch is not None and launch.pid:
             _kill_wait(launch.pid)
+        if moved is not None:
+            moved.undo()  # (the namespace outlived the init: `moved` holds it)
+            moved.close()
         if sock is not None:
             os.close(sock)
         if shared_mnt is not None:

@@ -33,6 +33,7 @@ def features() -> dict:
             "seccomp": _seccomp(),
             "apparmor": {"enabled": lsm.apparmor_enabled()},
             "selinux": {"enabled": lsm.selinux_enabled()},
+            "netDevices": {"enabled": True},  # linux/netdev.py, as runc 1.3
         },
         "annotations": {"org.opencontainers.runc.commit": f"pyrunc-{__version__}"},
     }

@@ -139,6 +139,13 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
         os.setsid()
         if plan.new_ns & S.CLONE_NEWNET:
             S.loopback_up()
+        if (plan.config.get("linux") or {}).get("netDevices"):
+            # our network namespace exists (made or joined): the parent moves the devices in
+            # now, before hooks and before the container's process (the parent answers in
+            # order, so the cgroup's "go" is taken first)
+            wait_cgroup(plan, r)
+            send(w, "netdev")
+            wait_go(r)
         if not plan.no_new_keyring:
             try:
                 S.join_session_keyring(f"_ses.{plan.cid}")

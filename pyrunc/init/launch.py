@@ -5,8 +5,9 @@ child only, then step back). With a new user or time namespace an intermediate p
 create it first; it reports the init's pid and exits.
 
 Messages from the child are lines on a pipe: "userns" (write my id maps), "pid N" (the init's
-host pid, two-stage case), "hooks" (run prestart/createRuntime now), "ready" (about to block on
-the exec fifo) and "error MSG". The parent answers "go" on a second pipe: first once the init is
+host pid, two-stage case), "netdev" (my network namespace exists: move linux.netDevices into
+it), "hooks" (run prestart/createRuntime now), "ready" (about to block on the exec fifo) and
+"error MSG". The parent answers "go" on a second pipe: first once the init is
 in its cgroup, then after each request.
 """
 
@@ -33,8 +34,9 @@ class Launch:
         self.self_join: cgroups.SelfJoin | None = None
 
 
-def start(plan: Plan, on_hooks: object = None) -> Launch:
-    """Fork the init and drive it to "ready"; on failure kill what was started and raise."""
+def start(plan: Plan, on_hooks: object = None, on_netdev: object = None) -> Launch:
+    """Fork the init and drive it to "ready"; on failure kill what was started and raise.
+    on_hooks / on_netdev(launch): called on the child's "hooks" / "netdev" request."""
     launch = Launch(plan)
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
@@ -107,7 +109,7 @@ def start(plan: Plan, on_hooks: object = None) -> Launch:
             _join_cgroup(launch, rd, to_child_w)
         else:
             launch.stage1 = pid
-        _converse(launch, rd, to_child_w, on_hooks)
+        _converse(launch, rd, to_child_w, on_hooks, on_netdev)
     except BaseException:
         _kill(launch)
         raise
@@ -136,7 +138,7 @@ def _readline(rd: object) -> bytes:
     return buf
 
 
-def _converse(launch: Launch, rd: object, w: int, on_hooks: object) -> None:
+def _converse(launch: Launch, rd: object, w: int, on_hooks: object, on_netdev: object) -> None:
     plan = launch.plan
     while True:
         line = _readline(rd).decode(errors="replace").rstrip("\n")
@@ -152,6 +154,10 @@ def _converse(launch: Launch, rd: object, w: int, on_hooks: object) -> None:
             launch.pid = int(rest)
             _join_cgroup(launch, rd, w)
             _reap(launch)
+        elif kind == "netdev":
+            if on_netdev is not None:
+                on_netdev(launch)  # type: ignore[operator]
+            _go(w)
         elif kind == "hooks":
             if on_hooks is not None:
                 on_hooks(launch)  # type: ignore[operator]

@@ -19,7 +19,7 @@ from harness import Bundle, unique_id
 pytestmark = pytest.mark.integration
 
 HEAVY = {"click", "jsonschema", "re", "json", "typing", "subprocess", "pyroute2", "enum",
-         "inspect", "dataclasses", "socket", "threading"}
+         "inspect", "dataclasses", "socket", "threading", "pyrunc.linux.netdev"}
 
 
 def _launcher() -> str:
@@ -50,8 +50,8 @@ def _command(launcher: str) -> list[str]:
     return [python, "-X", "importtime", launcher]
 
 
-def _imported(args: list[str], cwd: str | None = None) -> set[str]:
-    r = subprocess.run([*_command(_launcher()), *args], capture_output=True,
+def _imported(args: list[str], cwd: str | None = None, prefix: tuple[str, ...] = ()) -> set[str]:
+    r = subprocess.run([*prefix, *_command(_launcher()), *args], capture_output=True,
                        text=True, stdin=subprocess.DEVNULL, cwd=cwd)
     mods = set()
     for line in r.stderr.splitlines():
@@ -92,6 +92,32 @@ def test_run_with_seccomp_imports_nothing_heavy(bundle: Bundle, tmp_path: Path) 
                       str(bundle.path), unique_id("hot")])
     assert "pyrunc.linux.libseccomp" in mods
     assert not (mods & (HEAVY | {"ctypes"})), sorted(mods & (HEAVY | {"ctypes"}))
+
+
+def test_netdevices_alone_bring_pyroute2(bundle: Bundle, tmp_path: Path) -> None:
+    """linux.netDevices loads pyroute2 (~250 ms) and linux/netdev.py: the checks above would
+    see them, and the plain run does not load them. In a network namespace of the test's own,
+    with a device of its own."""
+    holder = subprocess.Popen(["unshare", "--net", "--", "sleep", "60"],
+                              stdin=subprocess.DEVNULL)
+    try:
+        prefix = ("nsenter", f"--net=/proc/{holder.pid}/ns/net", "--")
+        for _ in range(500):
+            if os.readlink(f"/proc/{holder.pid}/ns/net") != os.readlink("/proc/self/ns/net"):
+                break
+        ok = any(subprocess.run([*prefix, "ip", "link", "add", "hot0", "type", kind],
+                                capture_output=True).returncode == 0 for kind in ("dummy", "ifb"))
+        if not ok:
+            pytest.skip("neither dummy nor ifb devices can be created here")
+        bundle.process["args"] = ["true"]
+        bundle.linux["netDevices"] = {"hot0": {}}
+        bundle.save()
+        mods = _imported(["--root", str(tmp_path / "root"), "run", "-b",
+                          str(bundle.path), unique_id("hot")], prefix=prefix)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert {"pyroute2", "pyrunc.linux.netdev"} <= mods
 
 
 def test_help_uses_click(tmp_path: object) -> None:

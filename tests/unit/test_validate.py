@@ -107,6 +107,8 @@ def full_config() -> dict[str, Any]:
     linux["mountLabel"] = ""
     linux["intelRdt"] = {"closID": "guaranteed", "l3CacheSchema": "L3:0=7f"}
     linux["personality"] = {"domain": "LINUX32", "flags": []}
+    linux["netDevices"] = {"eth1": {"name": "ctr_eth1"}, "eth2": {}, "eth3": None,
+                           "eth4": {"name": None}}
     return spec
 
 
@@ -350,6 +352,21 @@ EXACT_CASES: list[tuple[str, Any, str]] = [
         "annotations array",
         lambda s: s.__setitem__("annotations", ["a"]),
         "config.json: annotations: expected object or null, got array",
+    ),
+    (
+        "netDevices name",
+        lambda s: s["linux"]["netDevices"]["eth1"].__setitem__("name", 1),
+        "config.json: linux.netDevices.eth1.name: expected string or null, got integer",
+    ),
+    (
+        "netDevices entry",
+        lambda s: s["linux"]["netDevices"].__setitem__("eth0.100", "ctr0"),
+        'config.json: linux.netDevices["eth0.100"]: expected object or null, got string',
+    ),
+    (
+        "netDevices not object",
+        lambda s: s["linux"].__setitem__("netDevices", ["eth0"]),
+        "config.json: linux.netDevices: expected object, got array",
     ),
     (
         "long string is cut",
