@@ -77,7 +77,8 @@ sleep 0.5
 ADDR="ip -4 -o addr show eth0 | awk '{print \\$4}'"
 echo "== web-ip"; $P tasks exec --exec-id ip1 web sh -c "$ADDR"
 echo "== by-name"; $P run --rm --net bridge busybox:local cl sh -c \\
-    'wget -qO- http://web/; ping -c1 -W2 web >/dev/null && echo ping-ok; cat /etc/hosts'
+    'for i in $(seq 40); do wget -qO- http://web/ 2>/dev/null && break; sleep 0.25; done
+     ping -c1 -W2 web >/dev/null && echo ping-ok; cat /etc/hosts'
 echo "== published"; python3 -c \\
     'import urllib.request as u; print(u.urlopen("http://10.4.0.1:8080/").read().decode(), end="")'
 echo "== shared"; $P run --rm --net container:web busybox:local sh1 sh -c \\
