@@ -95,7 +95,7 @@ def cli(ctx: click.Context, namespace: str, root: str, state: str, snapshotter: 
 
 @cli.group()
 def images() -> None:
-    """Images: import, list, tag, inspect, remove."""
+    """Images: pull, push, import, export, list, tag, inspect, remove, unpack."""
 
 
 @images.command("import")
@@ -337,7 +337,7 @@ def content_rm(c: Ctx, digests: tuple[str, ...]) -> None:
 
 @cli.group()
 def snapshots() -> None:
-    """Overlay snapshots (one per layer chain, one per container)."""
+    """Snapshots of the current --snapshotter (one per layer chain, one per container)."""
 
 
 @snapshots.command("ls")
@@ -434,7 +434,7 @@ def namespaces_ls(c: Ctx, quiet: bool, fmt: str) -> None:
 @cli.command()
 @click.pass_obj
 def gc(c: Ctx) -> None:
-    """Remove blobs and snapshots no image or container references."""
+    """Remove what no image, container or lease references (and orphaned networks)."""
     from pyctr.gc import collect
 
     meta, store, _, snaps = c.open()
@@ -525,6 +525,7 @@ def network_check(c: Ctx, cid: str) -> None:
 @_list_opts
 @click.pass_obj
 def network_ls(c: Ctx, quiet: bool, fmt: str) -> None:
+    """Every network in --cni-conf-dir (pyctr's and others')."""
     from pyctr import networks
     from pyctr.cni import load_dir
 
@@ -609,7 +610,7 @@ def leases_rm(c: Ctx, ids: tuple[str, ...]) -> None:
 
 @cli.group()
 def containers() -> None:
-    """Containers (kept after a run without --rm)."""
+    """Containers: records with a snapshot and a spec (create, or a run without --rm)."""
 
 
 @containers.command("ls")
@@ -651,7 +652,7 @@ def containers_rm(c: Ctx, ids: tuple[str, ...]) -> None:
 
 @cli.group()
 def tasks() -> None:
-    """Tasks of detached containers (run -d), through their shim."""
+    """Tasks: start a container's; reach detached ones (run -d) through their shim."""
 
 
 @tasks.command("ls")
