@@ -21,9 +21,6 @@ from pyctr.errors import PyctrError
 CNI_PATH = "/usr/lib/cni:/opt/cni/bin"
 CONF_DIR = "/etc/cni/net.d"
 IFNAME = "eth0"
-# what containerd's CRI runs in every pod's namespace first: lo up (a namespace made empty has
-# it down)
-LOOPBACK = {"cniVersion": "1.0.0", "name": "cni-loopback", "plugins": [{"type": "loopback"}]}
 
 
 def load_dir(conf_dir: str) -> dict[str, dict]:
@@ -114,7 +111,7 @@ class CNI:
             runtime: dict | None = None) -> dict:
         """Attach netns to network name; returns (and caches) the result. A failure part-way
         runs DEL for what was added and raises."""
-        net = self.network(name) if name != LOOPBACK["name"] else LOOPBACK
+        net = self.network(name)
         raw = {k: v for k, v in net.items() if k != "_file"}
         result: dict | None = None
         self._write_cache(name, cid, ifname, raw, netns, None)

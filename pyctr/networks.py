@@ -25,7 +25,7 @@ import json
 import os
 
 from pyctr import netns
-from pyctr.cni import CNI, LOOPBACK, addresses, load_dir
+from pyctr.cni import CNI, addresses, load_dir
 from pyctr.errors import PyctrError
 
 DEFAULT = "bridge"
@@ -233,7 +233,6 @@ class Setup:
         if net.cni:
             netns.create(self.pin)
             _set_netns(nss, self.pin)
-            self.cni.add(LOOPBACK["name"], self.cid, self.pin, ifname="lo")
             runtime = {"portMappings": net.ports} if net.ports else {}
             for name in net.cni:
                 ips += addresses(self.cni.add(name, self.cid, self.pin, runtime=runtime))
