@@ -34,6 +34,7 @@ def features() -> dict:
             "apparmor": {"enabled": lsm.apparmor_enabled()},
             "selinux": {"enabled": lsm.selinux_enabled()},
             "netDevices": {"enabled": True},  # linux/netdev.py, as runc 1.3
+            "mountExtensions": {"idmap": {"enabled": True}},  # linux/idmapped.py
         },
         "annotations": {"org.opencontainers.runc.commit": f"pyrunc-{__version__}"},
     }

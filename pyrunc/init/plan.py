@@ -12,6 +12,12 @@ from pyrunc.linux import capabilities, namespaces, rlimits, sysctl
 from pyrunc.state import hook_state
 
 
+def _idmapped(m: dict) -> bool:
+    """(linux/idmapped.py's test, here so that configs without one never import it)"""
+    return bool(m.get("uidMappings") or m.get("gidMappings")) or any(
+        o in ("idmap", "ridmap") for o in m.get("options") or [])
+
+
 class Plan:
     __slots__ = (
         "cid",
@@ -49,6 +55,7 @@ class Plan:
         "own_mntns",
         "chroot_pid",
         "stdio",
+        "idmapped",
     )
 
     def __init__(self, cid: str, bundle: str, rootfs: str, config: dict) -> None:
@@ -107,6 +114,11 @@ class Plan:
             from pyrunc.linux import intelrdt
 
             intelrdt.check()
+        self.idmapped = [i for i, m in enumerate(config.get("mounts") or []) if _idmapped(m)]
+        if self.idmapped:
+            from pyrunc.linux import idmapped
+
+            idmapped.check(config.get("mounts") or [], self.in_userns)
         rlimits.check(self.process.get("rlimits") or [])
         ns_types = {ns.get("type") for ns in lx.get("namespaces") or []}
         sysctl.check(lx.get("sysctl") or {}, ns_types, self.join)
@@ -119,14 +131,25 @@ class Plan:
             )
 
     def open_bind_sources(self) -> None:
-        """In a user namespace, open bind sources now, as the host's root (runc does too)."""
-        if not self.in_userns:
+        """In a user namespace, open bind sources now, as the host's root (runc does too);
+        idmapped mounts are made here in any case (linux/idmapped.py)."""
+        cfg_mounts = self.config.get("mounts") or []
+        idm = self.idmapped
+        if not self.in_userns and not idm:
             return
-        from pyrunc.linux import mounts
+        from pyrunc.linux import idmapped, mounts
 
-        for i, m in enumerate(self.config.get("mounts") or []):
-            if mounts.is_bind(m) and m.get("type") != "cgroup":
-                self.bind_fds[i] = mounts.open_bind_source(m)
+        users: dict[str, int] = {}
+        try:
+            for i, m in enumerate(cfg_mounts):
+                if i in idm:
+                    self.bind_fds[i] = idmapped.open_source(m, self.uid_maps, self.gid_maps,
+                                                            users)
+                elif self.in_userns and mounts.is_bind(m) and m.get("type") != "cgroup":
+                    self.bind_fds[i] = mounts.open_bind_source(m)
+        finally:
+            for fd in users.values():
+                os.close(fd)
 
     def direct_fork(self) -> bool:
         """Whether the runtime can fork the init directly: a new PID namespace is created (or

@@ -29,6 +29,7 @@ ffibuilder.cdef(
     int pyrunc_close_range(unsigned int first, unsigned int last, unsigned int flags);
     int pyrunc_mount_setattr(int dirfd, const char *path, unsigned int flags,
                              uint64_t attr_set, uint64_t attr_clr, uint64_t propagation);
+    int pyrunc_mount_setattr_idmap(int fd, unsigned int flags, int userns_fd);
     int pyrunc_capget(uint32_t *data6);
     int pyrunc_capset(const uint32_t *data6);
     int pyrunc_lo_up(void);
@@ -154,6 +155,11 @@ ffibuilder.set_source(
                              uint64_t attr_set, uint64_t attr_clr, uint64_t propagation) {
         struct pyrunc_mount_attr a = { attr_set, attr_clr, propagation, 0 };
         return syscall(SYS_mount_setattr, dirfd, path, flags, &a, sizeof(a));
+    }
+    /* MOUNT_ATTR_IDMAP (0x00100000) on a detached mount, mapped through userns_fd's id maps */
+    int pyrunc_mount_setattr_idmap(int fd, unsigned int flags, int userns_fd) {
+        struct pyrunc_mount_attr a = { 0x00100000, 0, 0, (uint64_t)userns_fd };
+        return syscall(SYS_mount_setattr, fd, "", flags, &a, sizeof(a));
     }
     int pyrunc_open_tree(int dirfd, const char *path, unsigned int flags) {
         return syscall(SYS_open_tree, dirfd, path, flags);

@@ -86,10 +86,9 @@ RECURSIVE: dict[str, tuple[bool, int]] = {
     "rsymfollow": (True, S.MOUNT_ATTR_NOSYMFOLLOW),
 }
 
-# runc's own option extensions: not for mount(2) (which would answer EINVAL)
-EXTENSIONS = ("tmpcopyup",)
-# what runc 1.2+ accepts and we do not do yet: refused by name rather than passed to mount(2)
-UNSUPPORTED = ("idmap", "ridmap")
+# runc's own option extensions: not for mount(2) (which would answer EINVAL); idmap and
+# ridmap are done before the mount (linux/idmapped.py)
+EXTENSIONS = ("tmpcopyup", "idmap", "ridmap")
 
 _ATIME = {S.MOUNT_ATTR_RELATIME, S.MOUNT_ATTR_NOATIME, S.MOUNT_ATTR_STRICTATIME}
 
@@ -128,8 +127,9 @@ def parse_options(options: list[str]) -> Options:
                 o.rec_clr &= ~attr
         elif opt in EXTENSIONS:
             o.ext.add(opt)
-        elif opt in UNSUPPORTED or opt.startswith(("idmap=", "ridmap=")):
-            raise RuntimeErr(f"mount option {opt!r} is not supported by pyrunc yet")
+        elif opt.startswith(("idmap=", "ridmap=")):  # (crun's inline maps: not runc's)
+            raise RuntimeErr(f"mount option {opt!r} is not supported: give uidMappings and "
+                             "gidMappings")
         else:
             o.data.append(opt)
     return o

@@ -181,6 +181,12 @@ def mount_setattr(
     )
 
 
+def mount_setattr_idmap(fd: int, userns_fd: int, recursive: bool) -> None:
+    """Make the detached mount fd an idmapped mount through userns_fd's maps."""
+    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    _check(lib.pyrunc_mount_setattr_idmap(fd, flags, userns_fd), "mount_setattr(MOUNT_ATTR_IDMAP)")
+
+
 def capget() -> tuple[int, int, int]:
     """Return the (effective, permitted, inheritable) sets as 64-bit masks."""
     d = ffi.new("uint32_t[6]")
