@@ -24,6 +24,10 @@ def _process(st: dict, o: dict, args: list[str]) -> dict:
         proc.setdefault("cwd", "/")
 
         validate_process(proc)
+        if any(proc.get(k) is not None for k in ("scheduler", "ioPriority", "execCPUAffinity")):
+            from pyrunc.linux import sched
+
+            sched.check_process(proc, "process.json: ")  # (Plan checks again, as config.json)
         return proc
     # st was just parsed from state.json and is never saved back: edit its process in place
     # (copy.deepcopy would cost its import, ~1.5 ms of an exec)

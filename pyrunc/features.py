@@ -7,7 +7,7 @@ SELinux only where the host runs them; no systemd cgroup driver.
 from __future__ import annotations
 
 from pyrunc import OCI_VERSION, __version__
-from pyrunc.linux import capabilities, lsm, mounts
+from pyrunc.linux import capabilities, lsm, mempolicy, mounts
 
 
 def features() -> dict:
@@ -35,6 +35,10 @@ def features() -> dict:
             "selinux": {"enabled": lsm.selinux_enabled()},
             "netDevices": {"enabled": True},  # linux/netdev.py, as runc 1.3
             "mountExtensions": {"idmap": {"enabled": True}},  # linux/idmapped.py
+            # linux/mempolicy.py; runc 1.3 lists the names it knows, sorted, and says nothing
+            # of process.scheduler, ioPriority or execCPUAffinity (features.md has no field
+            # for them), nor do we
+            "memoryPolicy": {"modes": sorted(mempolicy.MODES), "flags": sorted(mempolicy.FLAGS)},
         },
         "annotations": {"org.opencontainers.runc.commit": f"pyrunc-{__version__}"},
     }

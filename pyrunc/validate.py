@@ -177,14 +177,43 @@ def _resolve(root: dict[str, Any], ref: str) -> dict[str, Any]:
     return target
 
 
+def _class_star(pattern: str) -> list[tuple[str, str]] | None:
+    """The character ranges of a pattern "^[...]*$" whose class holds only plain characters
+    and a-b ranges (execCPUAffinity's "^[0-9, -]*$"); None for any other pattern."""
+    if not (pattern.startswith("^[") and pattern.endswith("]*$")):
+        return None
+    body = pattern[2:-3]
+    if not body or any(c in "[]\\^" for c in body):
+        return None
+    out = []
+    i = 0
+    while i < len(body):
+        if i + 2 < len(body) and body[i + 1] == "-":
+            if body[i] > body[i + 2] or (i + 3 < len(body) and body[i + 3] == "-"):
+                return None  # re would refuse it, or read it in a way not worth copying
+            out.append((body[i], body[i + 2]))
+            i += 3
+        else:
+            out.append((body[i], body[i]))
+            i += 1
+    return out
+
+
 def _matcher(pattern: str) -> Callable[[str], bool]:
     m = _patterns.get(pattern)
     if m is None:
         lit = pattern[1:]
+        ranges = _class_star(pattern)
         if pattern[:1] == "^" and not any(c in _REGEX_META for c in lit):
             # Same answer as re.search for an anchored literal, without importing re.
             def m(s: str, _lit: str = lit) -> bool:
                 return s.startswith(_lit)
+        elif ranges is not None:
+            # Same answer as re.search, whose "$" also matches before a final newline.
+            def m(s: str, _r: list[tuple[str, str]] = ranges) -> bool:
+                if s.endswith("\n"):
+                    s = s[:-1]
+                return all(any(lo <= c <= hi for lo, hi in _r) for c in s)
         else:
             import re
 

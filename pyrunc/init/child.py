@@ -79,8 +79,37 @@ def _exec_lsm(plan) -> None:  # noqa: ANN001
         lsm.apply(plan.process)
 
 
+def _preload(plan) -> None:  # noqa: ANN001
+    """Modules used after the container's mount namespace is joined or its root entered, when
+    the Python tree is out of reach: the Plan imported them in the runtime, but a sealed
+    re-exec (sealed.resume) starts without them."""
+    if plan.sched_attr or plan.ioprio is not None or plan.cpus_initial or plan.cpus_final:
+        from pyrunc.linux import sched  # noqa: F401
+    if plan.mempolicy is not None:
+        from pyrunc.linux import mempolicy  # noqa: F401
+
+
+def _proc_attrs(plan) -> None:  # noqa: ANN001
+    """linux.memoryPolicy, process.ioPriority and process.scheduler (runc's order), made by the
+    process that will exec the container's program, once it is in its cgroups (their cpuset
+    decides which CPUs and nodes the kernel allows) and before any seccomp filter or the
+    switch to the container's user and capabilities."""
+    if plan.mempolicy is not None:
+        from pyrunc.linux import mempolicy
+
+        mempolicy.apply(plan.mempolicy, plan.config["linux"]["memoryPolicy"])
+    if plan.ioprio is not None or plan.sched_attr:
+        from pyrunc.linux import sched
+
+        if plan.ioprio is not None:
+            sched.apply_ioprio(plan.ioprio, plan.process["ioPriority"])
+        if plan.sched_attr:
+            sched.apply_scheduler(plan.sched_attr, plan.process["scheduler"])
+
+
 def stage1(plan, r: int, w: int) -> None:  # noqa: ANN001
     try:
+        _preload(plan)
         _exec_lsm(plan)
         namespaces.join_fds(plan.join_fds)
         flags = plan.new_ns & ~S.CLONE_NEWCGROUP
@@ -109,6 +138,7 @@ def direct(plan, r: int, w: int) -> None:  # noqa: ANN001
     namespace to create, so no intermediate process is needed): join and unshare the rest,
     then carry on as stage2."""
     try:
+        _preload(plan)
         _exec_lsm(plan)
         namespaces.join_fds([(t, fd) for t, fd in plan.join_fds if t != "pid"])
         flags = plan.new_ns & ~(S.CLONE_NEWCGROUP | S.CLONE_NEWPID)
@@ -191,6 +221,9 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
         pers = plan.config.get("linux", {}).get("personality")
         if pers:
             S.personality(0x0008 if pers.get("domain") == "LINUX32" else 0)
+        if plan.mempolicy is not None or plan.ioprio is not None or plan.sched_attr:
+            wait_cgroup(plan, r)
+            _proc_attrs(plan)
         exe = finalize(plan)
         wait_cgroup(plan, r)
         send(w, "ready")
@@ -248,6 +281,24 @@ def exec_stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
         if plan.console_fd >= 0:
             _console(plan)
         rlimits.apply(plan.process.get("rlimits") or [])
+        if (
+            plan.cpus_initial
+            or plan.cpus_final
+            or plan.mempolicy is not None
+            or plan.ioprio is not None
+            or plan.sched_attr
+        ):
+            wait_cgroup(plan, r)
+            if plan.cpus_initial or plan.cpus_final:
+                from pyrunc.linux import sched
+
+                # in the container's cgroups now: `final`, or without one the CPUs of their
+                # cpuset (the spec's default), not the `initial` we were started on
+                if plan.cpus_final:
+                    sched.set_affinity(plan.cpus_final, "final")
+                else:
+                    sched.reset_affinity()
+            _proc_attrs(plan)
         exe = finalize(plan)
         wait_cgroup(plan, r)
         send(w, "ready")

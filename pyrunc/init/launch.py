@@ -57,11 +57,18 @@ def start(plan: Plan, on_hooks: object = None, on_netdev: object = None) -> Laun
         from pyrunc.init import rootfs  # noqa: F401
     sj = launch.self_join = cgroups.prepare_self_join(plan.cgroup_paths)
     own_pidns = _enter_pidns_for_child(plan) if direct else -1
+    saved_cpus = None
     try:
+        if plan.is_exec and plan.cpus_initial:
+            saved_cpus = _initial_affinity(plan)
         pid = sj.fork()
         if pid == 0:
             from pyrunc.init import child
 
+            if saved_cpus is not None and log.debug_enabled():
+                # runc's nsexec line (its tests look for it): where we start, before the join
+                cpus = os.sched_getaffinity(0)
+                log.debug(f"nsexec[{os.getpid()}]: affinity: {hex(sum(1 << c for c in cpus))}")
             try:
                 cgroups.self_join(sj)  # first, while we are one thread doing nothing else
             except BaseException as e:
@@ -91,11 +98,17 @@ def start(plan: Plan, on_hooks: object = None, on_netdev: object = None) -> Laun
                     child.fail(from_child_w, e, plan.debug)
             (child.direct if direct else child.stage1)(plan, to_child_r, from_child_w)
             os._exit(1)
+    except BaseException:
+        for fd in (to_child_r, to_child_w, from_child_r, from_child_w):
+            os.close(fd)
+        raise
     finally:
         sj.close()  # (parent only: the child never returns here)
         if own_pidns >= 0:
             S.setns(own_pidns, S.CLONE_NEWPID)
             os.close(own_pidns)
+        if saved_cpus is not None:
+            os.sched_setaffinity(0, saved_cpus)
     os.close(to_child_r)
     os.close(from_child_w)
     if plan.notify_sock >= 0:
@@ -119,6 +132,17 @@ def start(plan: Plan, on_hooks: object = None, on_netdev: object = None) -> Laun
         if launch.notify >= 0:
             os.close(launch.notify)
     return launch
+
+
+def _initial_affinity(plan: Plan) -> set[int]:
+    """exec's process.execCPUAffinity.initial: the CPUs the new process runs on until it is in
+    the container's cgroups. It is born with our affinity, so this thread takes `initial` for
+    the fork (as runc's does) and gets its own back right after; returns the one to restore."""
+    from pyrunc.linux import sched
+
+    saved = os.sched_getaffinity(0)
+    sched.set_affinity(plan.cpus_initial, "initial")
+    return saved
 
 
 def _socketpair() -> tuple[int, int]:

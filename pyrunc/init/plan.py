@@ -56,6 +56,11 @@ class Plan:
         "chroot_pid",
         "stdio",
         "idmapped",
+        "sched_attr",
+        "ioprio",
+        "cpus_initial",
+        "cpus_final",
+        "mempolicy",
     )
 
     def __init__(self, cid: str, bundle: str, rootfs: str, config: dict) -> None:
@@ -120,6 +125,31 @@ class Plan:
 
             idmapped.check(config.get("mounts") or [], self.in_userns)
         rlimits.check(self.process.get("rlimits") or [])
+        # runtime-spec 1.2/1.3 process attributes, checked and turned into syscall arguments
+        # here; the child makes the calls (child._proc_attrs)
+        self.sched_attr: tuple | None = None
+        self.ioprio: int | None = None
+        self.cpus_initial: tuple = ()  # execCPUAffinity: exec only (the spec: not the init)
+        self.cpus_final: tuple = ()
+        self.mempolicy: tuple | None = None
+        proc = self.process
+        if (
+            proc.get("scheduler") is not None
+            or proc.get("ioPriority") is not None
+            or proc.get("execCPUAffinity") is not None
+        ):
+            from pyrunc.linux import sched
+
+            if proc.get("scheduler") is not None:
+                self.sched_attr = sched.scheduler(proc["scheduler"])
+            if proc.get("ioPriority") is not None:
+                self.ioprio = sched.ioprio(proc["ioPriority"])
+            if proc.get("execCPUAffinity") is not None:
+                self.cpus_initial, self.cpus_final = sched.affinity(proc["execCPUAffinity"])
+        if lx.get("memoryPolicy") is not None:
+            from pyrunc.linux import mempolicy
+
+            self.mempolicy = mempolicy.check(lx["memoryPolicy"])
         ns_types = {ns.get("type") for ns in lx.get("namespaces") or []}
         sysctl.check(lx.get("sysctl") or {}, ns_types, self.join)
         if self.new_ns & namespaces.FLAGS["user"] and not (self.uid_maps and self.gid_maps):

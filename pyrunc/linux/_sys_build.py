@@ -50,6 +50,11 @@ ffibuilder.cdef(
     int pyrunc_bpf_prog_get_fd_by_id(uint32_t id);
     int pyrunc_seccomp_set_filter(unsigned int flags, const void *insns, unsigned short count);
     long pyrunc_fork_into_cgroup(int cgroup_fd);
+    int pyrunc_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
+                             uint32_t priority, uint64_t runtime, uint64_t deadline,
+                             uint64_t period);
+    int pyrunc_ioprio_set(int which, int who, int ioprio);
+    long pyrunc_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode);
     """
 )
 
@@ -139,6 +144,38 @@ ffibuilder.set_source(
         return pid;
     }
     struct pyrunc_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+
+    /* struct sched_attr up to SCHED_ATTR_SIZE_VER1 (utilization clamps, Linux 5.3): the
+       clamps stay 0, as runc leaves them */
+    struct pyrunc_sched_attr {
+        uint32_t size, sched_policy;
+        uint64_t sched_flags;
+        int32_t sched_nice;
+        uint32_t sched_priority;
+        uint64_t sched_runtime, sched_deadline, sched_period;
+        uint32_t sched_util_min, sched_util_max;
+    };
+    int pyrunc_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
+                             uint32_t priority, uint64_t runtime, uint64_t deadline,
+                             uint64_t period) {
+        struct pyrunc_sched_attr a;
+        memset(&a, 0, sizeof(a));
+        a.size = sizeof(a);
+        a.sched_policy = policy;
+        a.sched_flags = flags;
+        a.sched_nice = nice;
+        a.sched_priority = priority;
+        a.sched_runtime = runtime;
+        a.sched_deadline = deadline;
+        a.sched_period = period;
+        return syscall(SYS_sched_setattr, pid, &a, 0);
+    }
+    int pyrunc_ioprio_set(int which, int who, int ioprio) {
+        return syscall(SYS_ioprio_set, which, who, ioprio);
+    }
+    long pyrunc_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode) {
+        return syscall(SYS_set_mempolicy, mode, nodemask, maxnode);
+    }
 
     int pyrunc_pivot_root(const char *new_root, const char *put_old) {
         return syscall(SYS_pivot_root, new_root, put_old);

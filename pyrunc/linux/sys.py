@@ -99,6 +99,10 @@ SECCOMP_FILTER_FLAG_SPEC_ALLOW = 1 << 2
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5  # Linux 5.19
 
+# ioprio_set(2)
+IOPRIO_WHO_PROCESS = 1
+IOPRIO_CLASS_SHIFT = 13
+
 
 def _check(ret: int, what: str, path: str | None = None) -> int:
     if ret < 0:
@@ -309,3 +313,39 @@ def seccomp_set_filter(flags: int, insns: bytes) -> int:
         lib.pyrunc_seccomp_set_filter(flags, ffi.from_buffer(insns), count),
         "seccomp(SECCOMP_SET_MODE_FILTER)",
     )
+
+
+def sched_setattr(
+    pid: int,
+    policy: int,
+    flags: int = 0,
+    nice: int = 0,
+    priority: int = 0,
+    runtime: int = 0,
+    deadline: int = 0,
+    period: int = 0,
+) -> None:
+    """sched_setattr(2) with struct sched_attr (the utilization clamps left 0)."""
+    _check(
+        lib.pyrunc_sched_setattr(pid, policy, flags, nice, priority, runtime, deadline, period),
+        "sched_setattr",
+    )
+
+
+def ioprio_set(which: int, who: int, ioprio: int) -> None:
+    _check(lib.pyrunc_ioprio_set(which, who, ioprio), "ioprio_set")
+
+
+def set_mempolicy(mode: int, nodes: list[int] | tuple[int, ...] = ()) -> None:
+    """set_mempolicy(2): mode (with its MPOL_F_* flags or-ed in) over the node ids in `nodes`
+    (none: a NULL mask, as MPOL_DEFAULT and MPOL_LOCAL want)."""
+    if not nodes:
+        _check(lib.pyrunc_set_mempolicy(mode, ffi.NULL, 0), "set_mempolicy")
+        return
+    bits = 8 * ffi.sizeof("unsigned long")
+    words = [0] * (max(nodes) // bits + 1)
+    for n in nodes:
+        words[n // bits] |= 1 << (n % bits)
+    mask = ffi.new("unsigned long[]", words)
+    # the kernel reads maxnode - 1 bits (set_mempolicy(2), BUGS): one more than the mask holds
+    _check(lib.pyrunc_set_mempolicy(mode, mask, len(words) * bits + 1), "set_mempolicy")

@@ -76,6 +76,11 @@ TARGETS = [
     ("process", "rlimits"),
     ("process", "capabilities", "bounding"),
     ("process", "oomScoreAdj"),
+    ("process", "scheduler"),
+    ("process", "scheduler", "policy"),
+    ("process", "ioPriority"),
+    ("process", "execCPUAffinity"),
+    ("process", "execCPUAffinity", "final"),
     ("root",),
     ("root", "path"),
     ("mounts",),
@@ -92,6 +97,8 @@ TARGETS = [
     ("linux", "sysctl"),
     ("linux", "maskedPaths"),
     ("linux", "devices"),
+    ("linux", "memoryPolicy"),
+    ("linux", "memoryPolicy", "nodes"),
 ]
 
 MOUNT = st.fixed_dictionaries(

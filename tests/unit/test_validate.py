@@ -36,6 +36,7 @@ def full_config() -> dict[str, Any]:
             "selinuxLabel": "",
             "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 4},
             "scheduler": {"policy": "SCHED_OTHER", "nice": 5, "flags": ["SCHED_FLAG_RECLAIM"]},
+            "execCPUAffinity": {"initial": "0-1", "final": "1"},
         }
     )
     spec["process"]["user"].update({"umask": 0o22, "additionalGids": [5, 10]})
@@ -109,6 +110,7 @@ def full_config() -> dict[str, Any]:
     linux["personality"] = {"domain": "LINUX32", "flags": []}
     linux["netDevices"] = {"eth1": {"name": "ctr_eth1"}, "eth2": {}, "eth3": None,
                            "eth4": {"name": None}}
+    linux["memoryPolicy"] = {"mode": "MPOL_BIND", "nodes": "0-1", "flags": ["MPOL_F_STATIC_NODES"]}
     return spec
 
 
@@ -369,6 +371,45 @@ EXACT_CASES: list[tuple[str, Any, str]] = [
         "config.json: linux.netDevices: expected object, got array",
     ),
     (
+        "scheduler policy",
+        lambda s: s["process"]["scheduler"].__setitem__("policy", "SCHED_FOO"),
+        'config.json: process.scheduler.policy: "SCHED_FOO" is not one of SCHED_OTHER, '
+        "SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_ISO, SCHED_IDLE, SCHED_DEADLINE",
+    ),
+    (
+        "ioPriority without class",
+        lambda s: s["process"]["ioPriority"].pop("class"),
+        'config.json: process.ioPriority: missing required property "class"',
+    ),
+    (
+        "execCPUAffinity letters",
+        lambda s: s["process"]["execCPUAffinity"].__setitem__("final", "0-x"),
+        'config.json: process.execCPUAffinity.final: "0-x" does not match "^[0-9, -]*$"',
+    ),
+    (
+        "execCPUAffinity number",
+        lambda s: s["process"]["execCPUAffinity"].__setitem__("initial", 1),
+        "config.json: process.execCPUAffinity.initial: expected string, got integer",
+    ),
+    (
+        "memoryPolicy mode",
+        lambda s: s["linux"]["memoryPolicy"].__setitem__("mode", "MPOL_ALL"),
+        'config.json: linux.memoryPolicy.mode: "MPOL_ALL" is not one of MPOL_DEFAULT, '
+        "MPOL_BIND, MPOL_INTERLEAVE, MPOL_WEIGHTED_INTERLEAVE, MPOL_PREFERRED, "
+        "MPOL_PREFERRED_MANY, MPOL_LOCAL",
+    ),
+    (
+        "memoryPolicy without nodes",
+        lambda s: s["linux"]["memoryPolicy"].pop("nodes"),
+        'config.json: linux.memoryPolicy: missing required property "nodes"',
+    ),
+    (
+        "memoryPolicy flag",
+        lambda s: s["linux"]["memoryPolicy"]["flags"].append("MPOL_F_LAZY"),
+        'config.json: linux.memoryPolicy.flags[1]: "MPOL_F_LAZY" is not one of '
+        "MPOL_F_NUMA_BALANCING, MPOL_F_RELATIVE_NODES, MPOL_F_STATIC_NODES",
+    ),
+    (
         "long string is cut",
         lambda s: s["linux"]["namespaces"][0].__setitem__("type", "x" * 100),
         'config.json: linux.namespaces[0].type: "' + "x" * 56 + "... is not one of pid, "
@@ -431,6 +472,11 @@ def test_depth_first_within_array() -> None:
         lambda s: s["linux"]["devices"][0].__setitem__("fileMode", 0o20666),
         lambda s: s["linux"].__setitem__("rootfsPropagation", ""),
         lambda s: s["linux"]["namespaces"].append({"type": "time"}),
+        # the lists' meaning (ranges, which modes take nodes) is the runtime's to check
+        lambda s: s["process"]["execCPUAffinity"].__setitem__("initial", " 3-1, ,"),
+        lambda s: s["process"]["execCPUAffinity"].__setitem__("final", ""),
+        lambda s: s["linux"]["memoryPolicy"].__setitem__("nodes", "x"),
+        lambda s: s["process"]["scheduler"].__setitem__("priority", -5),
     ],
 )
 def test_lenient_spots_are_valid(mutate: Any) -> None:
