@@ -64,6 +64,7 @@ class NetNS:
 
     def add_standalone(self, name: str) -> str:
         """A virtual device with no peer: dummy where the kernel has it, else ifb."""
+        _quiet_modules()
         for kind in ("dummy", "ifb"):
             if self.sh("ip", "link", "add", name, "type", kind, check=False).returncode == 0:
                 return kind
@@ -72,6 +73,19 @@ class NetNS:
     def close(self) -> None:
         self.proc.kill()
         self.proc.wait()
+
+
+def _quiet_modules() -> None:
+    """Load dummy and ifb (where not loaded) with no devices of their own: loaded implicitly by
+    the first `ip link add` in our namespace, they would make dummy0, or ifb0 and ifb1, in the
+    host's initial namespace."""
+    import shutil
+
+    if not shutil.which("modprobe"):
+        return
+    for mod, param in (("dummy", "numdummies=0"), ("ifb", "numifbs=0")):
+        if not os.path.exists(f"/sys/module/{mod}"):
+            subprocess.run(["modprobe", mod, param], capture_output=True, timeout=30)
 
 
 class NsRuntime(Runtime):
