@@ -221,3 +221,34 @@ def copy_bundle(src: Bundle, dest: Path) -> Bundle:
     b = Bundle(dest, copy.deepcopy(src.config))
     b.save()
     return b
+
+
+USERNS_MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+
+
+def userns_bundle(src: Bundle, tmp: Path) -> Bundle:
+    """A copy of src in tmp (a directory the mapped root can reach: pytest's tmp dirs are
+    0700) with a user namespace mapping container 0.. to host 100000.., and no resources
+    (runc's userns tests drop them too); skips where there are no user namespaces."""
+    import os
+
+    import pytest
+
+    if not os.path.exists("/proc/self/ns/user"):
+        pytest.skip("no user namespaces")
+    b = copy_bundle(src, tmp / "bundle")
+    b.linux["namespaces"].append({"type": "user"})
+    b.linux["uidMappings"] = copy.deepcopy(USERNS_MAP)
+    b.linux["gidMappings"] = copy.deepcopy(USERNS_MAP)
+    b.linux.pop("resources", None)
+    return b
+
+
+def running(rt: Runtime, bundle: Bundle) -> str:
+    """A created and started container running `sleep 1000`; its id."""
+    cid = unique_id()
+    bundle.process["args"] = ["sleep", "1000"]
+    r = rt.create(cid, bundle)
+    assert r.rc == 0, r
+    assert rt.cmd("start", cid).rc == 0
+    return cid

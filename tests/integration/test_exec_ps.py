@@ -5,23 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from harness import Bundle, Runtime, unique_id
+from harness import Bundle, Runtime, running, unique_id
 
 pytestmark = pytest.mark.integration
 
 
-def _running(rt: Runtime, bundle: Bundle) -> str:
-    cid = unique_id()
-    bundle.process["args"] = ["sleep", "1000"]
-    r = rt.create(cid, bundle)
-    assert r.rc == 0, r
-    assert rt.cmd("start", cid).rc == 0
-    return cid
-
-
 def test_exec_joins_the_container(rt: Runtime, bundle: Bundle) -> None:
     """The exec'd process sees the init's pid namespace (init is pid 1, sleep) and hostname."""
-    cid = _running(rt, bundle)
+    cid = running(rt, bundle)
     r = rt.cmd("exec", cid, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname")
     assert r.rc == 0, r
     lines = r.out.splitlines()
@@ -31,7 +22,7 @@ def test_exec_joins_the_container(rt: Runtime, bundle: Bundle) -> None:
 
 def test_exec_exit_codes(rt: Runtime, bundle: Bundle) -> None:
     """The process's status, or 255 for exec's own failures (as runc)."""
-    cid = _running(rt, bundle)
+    cid = running(rt, bundle)
     assert rt.cmd("exec", cid, "sh", "-c", "exit 42").rc == 42
     assert rt.cmd("exec", cid, "no-such-binary").rc == 255
     assert rt.cmd("exec", "no-such-container", "true").rc == 255
@@ -40,7 +31,7 @@ def test_exec_exit_codes(rt: Runtime, bundle: Bundle) -> None:
 
 
 def test_exec_user_env_cwd(rt: Runtime, bundle: Bundle) -> None:
-    cid = _running(rt, bundle)
+    cid = running(rt, bundle)
     r = rt.cmd("exec", "-u", "1000:100", "-e", "X=y", "--cwd", "/tmp", cid, "sh", "-c",
                "id -u; id -g; echo $X; pwd")
     assert r.rc == 0, r
@@ -48,7 +39,7 @@ def test_exec_user_env_cwd(rt: Runtime, bundle: Bundle) -> None:
 
 
 def test_ps_lists_the_container_processes(rt: Runtime, bundle: Bundle) -> None:
-    cid = _running(rt, bundle)
+    cid = running(rt, bundle)
     pid = rt.state(cid)["pid"]
     r = rt.cmd("ps", "-f", "json", cid)
     assert r.rc == 0, r
@@ -97,7 +88,7 @@ def test_exec_process_has_a_session_of_its_own(rt: Runtime, bundle: Bundle) -> N
     the caller's session it could open the caller's terminal and push input into it with
     TIOCSTI (CVE-2016-9962 class). Field 6 of stat is the session id, 0 when the session's
     leader is outside the container's PID namespace."""
-    cid = _running(rt, bundle)
+    cid = running(rt, bundle)
     stat = _stat_of_sh(rt, cid)
     assert stat[5] == stat[0], stat  # sid == its own pid
 
@@ -106,7 +97,7 @@ def test_exec_applies_the_containers_oom_score_adj(rt: Runtime, bundle: Bundle) 
     """An exec'd process gets the container's process.oomScoreAdj (as runc), not the caller's:
     a shim with a very low score would otherwise make exec'd processes nearly unkillable."""
     bundle.process["oomScoreAdj"] = 100
-    cid = _running(rt, bundle)
+    cid = running(rt, bundle)
     r = rt.cmd("exec", cid, "cat", "/proc/self/oom_score_adj")
     assert r.rc == 0, r
     assert r.out.strip() == "100", r
@@ -120,7 +111,7 @@ def test_supplementary_groups_are_only_additional_gids(rt: Runtime, bundle: Bund
     (etc / "passwd").write_text("root:x:0:0::/root:/bin/sh\ntester:x:1000:1000::/tmp:/bin/sh\n")
     (etc / "group").write_text("root:x:0:\ndisk:x:6:tester\naudio:x:29:tester\n")
     bundle.process["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [20]}
-    cid = _running(rt, bundle)
+    cid = running(rt, bundle)
     r = rt.cmd("exec", cid, "grep", "Groups", "/proc/1/status")
     assert r.rc == 0, r
     assert r.out.split()[1:] == ["20"], r

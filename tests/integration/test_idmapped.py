@@ -8,11 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
-from harness import Bundle, Runtime, copy_bundle
+from harness import Bundle, Runtime, userns_bundle
 
 pytestmark = pytest.mark.integration
-
-USERNS = [{"containerID": 0, "hostID": 100000, "size": 65536}]
 
 
 def _sources(base: Path) -> dict[str, Path]:
@@ -37,13 +35,6 @@ def _idmount(bundle: Bundle, src: Path, dest: str, uids: list | None, gids: list
     if gids is not None:
         m["gidMappings"] = gids
     bundle.config.setdefault("mounts", []).append(m)
-
-
-def _userns(bundle: Bundle) -> None:
-    bundle.linux["namespaces"].append({"type": "user"})
-    bundle.linux["uidMappings"] = USERNS
-    bundle.linux["gidMappings"] = USERNS
-    bundle.linux.pop("resources", None)
 
 
 def _m(c: int, h: int, n: int) -> list[dict]:
@@ -74,11 +65,9 @@ def test_idmapped_in_a_user_namespace_round_trips(rt: Runtime, bundle: Bundle,
     the container sees root's files as its own and what it writes is root's on the disk; a
     plain bind of the same directory shows nobody (overflow ids)."""
     src = _sources(short_tmp)
-    # the mapped root must be able to reach the bundle: pytest's tmp dirs are 0700
-    bundle = copy_bundle(bundle, short_tmp / "bundle")
+    bundle = userns_bundle(bundle, short_tmp)
     for d in ("tmp", "tmp/mount-1", "tmp/bind-mount-1", "tmp/mount-multi1"):
         (bundle.rootfs / d).mkdir(exist_ok=True)  # the mapped root cannot mkdir in it
-    _userns(bundle)
     _idmount(bundle, src["1"], "/tmp/mount-1", _m(0, 100000, 65536), _m(0, 100000, 65536))
     bundle.add_mount("/tmp/bind-mount-1", str(src["1"]), "bind", ["bind"])
     _idmount(bundle, src["multi1"], "/tmp/mount-multi1", None, None, ["bind", "idmap"])

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import Bundle, Runtime, copy_bundle
+from harness import Bundle, Runtime, copy_bundle, userns_bundle
 
 pytestmark = pytest.mark.integration
 
@@ -217,13 +217,7 @@ def test_oom_score_adj_with_a_user_namespace(
     """process.oomScoreAdj in a user namespace: written before the namespace exists (inside
     it /proc/self/oom_score_adj is no longer writable, EACCES), so the container starts and
     sees the value, as under runc."""
-    if not os.path.exists("/proc/self/ns/user"):
-        pytest.skip("no user namespaces")
-    bundle = copy_bundle(bundle, short_tmp / "bundle")
-    bundle.linux["namespaces"].append({"type": "user"})
-    bundle.linux["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    bundle.linux["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    bundle.linux.pop("resources", None)
+    bundle = userns_bundle(bundle, short_tmp)
     bundle.process["oomScoreAdj"] = 200
     r = rt.run_sh(bundle, "cat /proc/self/oom_score_adj")
     assert r.rc == 0, r

@@ -243,15 +243,9 @@ def test_template_names(nrt: NsRuntime, ns: NetNS, bundle: Bundle) -> None:
 
 def test_user_namespace(nrt: NsRuntime, ns: NetNS, bundle: Bundle, short_tmp: Path) -> None:
     """With a user namespace too (runc's userns.bats "userns with network interface")."""
-    if not os.path.exists("/proc/self/ns/user"):
-        pytest.skip("no user namespaces")
-    from harness import copy_bundle
+    from harness import userns_bundle
 
-    bundle = copy_bundle(bundle, short_tmp / "bundle")
-    bundle.linux["namespaces"].append({"type": "user"})
-    bundle.linux["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    bundle.linux["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    bundle.linux.pop("resources", None)
+    bundle = userns_bundle(bundle, short_tmp)
     ns.add_standalone("du")
     ns.ip("addr", "add", "10.64.0.2/24", "dev", "du")
     _set_netdevs(bundle, {"du": {"name": "eth0"}})

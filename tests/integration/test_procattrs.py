@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 import pytest
-from harness import Bundle, Runtime, copy_bundle, unique_id
+from harness import Bundle, Runtime, running, unique_id, userns_bundle
 
 pytestmark = pytest.mark.integration
 
@@ -78,15 +78,6 @@ def _msg(line: str) -> str:
     if rest.startswith('"'):
         return rest[1:-1].replace('\\"', '"').replace("\\\\", "\\")
     return rest
-
-
-def _running(rt: Runtime, bundle: Bundle) -> str:
-    cid = unique_id()
-    bundle.process["args"] = ["sleep", "1000"]
-    r = rt.create(cid, bundle)
-    assert r.rc == 0, r
-    assert rt.cmd("start", cid).rc == 0
-    return cid
 
 
 def _exec_process(rt: Runtime, cid: str, tmp: Path, proc: dict, *flags: str):  # noqa: ANN202
@@ -193,13 +184,7 @@ def test_scheduler_fifo_in_a_user_namespace(
 ) -> None:
     """Root of a user namespace lacks CAP_SYS_NICE where it counts (the initial user
     namespace): SCHED_FIFO is EPERM, reported as one line."""
-    if not os.path.exists("/proc/self/ns/user"):
-        pytest.skip("no user namespaces")
-    bundle = copy_bundle(bundle, short_tmp / "bundle")
-    bundle.linux["namespaces"].append({"type": "user"})
-    bundle.linux["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    bundle.linux["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    bundle.linux.pop("resources", None)
+    bundle = userns_bundle(bundle, short_tmp)
     _rt_budget(bundle)
     bundle.process["scheduler"] = {"policy": "SCHED_FIFO", "priority": 5}
     _refused(rt, bundle, "process.scheduler", "sched_setattr(SCHED_FIFO)", "not permitted")
@@ -292,7 +277,7 @@ def test_exec_cpu_affinity_from_process_json(
     """exec --process: started on `initial` (runc's nsexec debug line says where), then on
     `final` once in the container's cgroup; the init is untouched."""
     a, b = two_cpus
-    cid = _running(rt, bundle)
+    cid = running(rt, bundle)
     grep = ["/bin/grep", "Cpus_allowed_list", "/proc/self/status"]
     for initial, final in [(str(b), str(a)), (str(a), str(b)), (f"{a},{b}", str(b)),
                            (f"{a}-{b}", f"{a}-{b}")]:
@@ -314,7 +299,7 @@ def test_exec_cpu_affinity_initial_only(
     """Without `final` the process ends on the container's default, the CPUs of its cgroup
     (the spec), not on `initial`."""
     a, b = two_cpus
-    cid = _running(rt, bundle)
+    cid = running(rt, bundle)
     r = _exec_process(rt, cid, tmp_path, {"execCPUAffinity": {"initial": str(b)},
                                           "args": ["/bin/grep", "Cpus_allowed_list",
                                                    "/proc/self/status"]}, "--debug")
@@ -330,7 +315,7 @@ def test_exec_cpu_affinity_from_config(
     final set from config.json"), not for the container's init (the spec: not applicable)."""
     a, b = two_cpus
     bundle.process["execCPUAffinity"] = {"initial": str(a), "final": str(b)}
-    cid = _running(rt, bundle)
+    cid = running(rt, bundle)
     r = rt.cmd("exec", cid, "sh", "-c",
                "grep Cpus_allowed_list /proc/self/status; grep Cpus_allowed_list /proc/1/status")
     assert r.rc == 0, r
@@ -352,7 +337,7 @@ def test_exec_cpu_affinity_refused(
     """A list with no usable CPU: `initial` fails before the fork, `final` in the child (one
     line each, exit 255, no process left in the container); a malformed list names the field
     of process.json."""
-    cid = _running(rt, bundle)
+    cid = running(rt, bundle)
     absent = str(max(_cpus()) + 64)
     cases = [
         ({"initial": absent}, "process.execCPUAffinity.initial: sched_setaffinity"),
@@ -380,7 +365,7 @@ def test_exec_scheduler_io_priority_memory_policy(
     bundle.process["scheduler"] = {"policy": "SCHED_BATCH", "nice": 3}
     bundle.process["ioPriority"] = {"class": "IOPRIO_CLASS_BE", "priority": 6}
     bundle.linux["memoryPolicy"] = {"mode": "MPOL_PREFERRED", "nodes": "0"}
-    cid = _running(rt, bundle)
+    cid = running(rt, bundle)
     script = f"{STAT}; ionice -p $$; {NUMA}"
     r = rt.cmd("exec", cid, "sh", "-c", script)
     assert r.rc == 0, r
@@ -420,7 +405,7 @@ def test_sealed_runtime_applies_them_too(rt: Runtime, bundle: Bundle, two_cpus: 
     assert lines[1] == "best-effort: prio 1"
     assert _numa_policy(lines[2]) == "bind:0"
     assert lines[3].split()[1] == f"{a}-{b}"
-    cid = _running(rt, bundle)
+    cid = running(rt, bundle)
     r = rt.cmd("exec", cid, "sh", "-c", script)
     assert r.rc == 0, r
     lines = r.out.splitlines()
@@ -433,7 +418,7 @@ def test_sealed_runtime_applies_them_too(rt: Runtime, bundle: Bundle, two_cpus: 
 def test_exec_refuses_bad_scheduler_in_process_json(
     rt: Runtime, bundle: Bundle, tmp_path: Path
 ) -> None:
-    cid = _running(rt, bundle)
+    cid = running(rt, bundle)
     r = _exec_process(rt, cid, tmp_path, {"scheduler": {"policy": "SCHED_OTHER", "priority": 3},
                                           "args": ["/bin/true"]})
     assert r.rc == 255, r
