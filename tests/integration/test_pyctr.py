@@ -773,6 +773,22 @@ def test_chunked_push_patches_in_order_and_reads_back(ctr: Pyctr, plain_registry
     _pulls_back(tmp_path, f"{reg}/test/mono:1", mine["target"]["digest"])
 
 
+def _push_cut_once(ctr: Pyctr, reg: str, ref: str, **cut: bool
+                   ) -> tuple[_CuttingProxy, list]:
+    """busybox:local pushed in 64k chunks through a proxy that breaks the third PATCH: the
+    push must succeed; returns the proxy and what it saw after the one cut PATCH."""
+    proxy = _CuttingProxy(reg, cut_patch=3, **cut)
+    try:
+        p = ctr("images", "push", "--plain-http", "--chunk-size", "64k", f"{proxy.host}/{ref}",
+                "busybox:local")
+    finally:
+        proxy.close()
+    assert p.returncode == 0, p
+    broken = [i for i, r in enumerate(proxy.seen) if r[0] == "PATCH" and r[3] == 0]
+    assert len(broken) == 1, proxy.seen
+    return proxy, proxy.seen[broken[0] + 1:]
+
+
 def test_a_broken_patch_resumes_where_the_registry_is(ctr: Pyctr, plain_registry: object,
                                                       tmp_path: Path) -> None:
     """The connection breaks half-way through the layer's second PATCH (nothing of it reaches
@@ -781,16 +797,8 @@ def test_a_broken_patch_resumes_where_the_registry_is(ctr: Pyctr, plain_registry
     reg = plain_registry.host  # type: ignore[attr-defined]
     ctr("images", "build-busybox", check=True)
     layer = _layer(ctr)
-    proxy = _CuttingProxy(reg, cut_patch=3)  # 1: the config's; 2, 3: the layer's first two
-    try:
-        p = ctr("images", "push", "--plain-http", "--chunk-size", "64k",
-                f"{proxy.host}/test/resumed:1", "busybox:local")
-    finally:
-        proxy.close()
-    assert p.returncode == 0, p
-    cut = [i for i, r in enumerate(proxy.seen) if r[0] == "PATCH" and r[3] == 0]
-    assert len(cut) == 1, proxy.seen
-    after = proxy.seen[cut[0] + 1:]
+    # 1: the config's PATCH; 2, 3: the layer's first two
+    proxy, after = _push_cut_once(ctr, reg, "test/resumed:1")
     assert after[0][0] == "GET" and "/blobs/uploads/" in after[0][1] and after[0][3] == 204
     assert after[1][0] == "PATCH" and after[1][2].startswith("65536-"), after[:2]
     assert not [r for r in after if r[0] == "POST"], after  # resumed, not restarted
@@ -808,16 +816,7 @@ def test_a_session_the_registry_dropped_starts_again(ctr: Pyctr, plain_registry:
     session and sends the blob from 0; the image reads back whole."""
     reg = plain_registry.host  # type: ignore[attr-defined]
     ctr("images", "build-busybox", check=True)
-    proxy = _CuttingProxy(reg, cut_patch=3, forward_half=True)
-    try:
-        p = ctr("images", "push", "--plain-http", "--chunk-size", "64k",
-                f"{proxy.host}/test/restarted:1", "busybox:local")
-    finally:
-        proxy.close()
-    assert p.returncode == 0, p
-    cut = [i for i, r in enumerate(proxy.seen) if r[0] == "PATCH" and r[3] == 0]
-    assert len(cut) == 1, proxy.seen
-    after = proxy.seen[cut[0] + 1:]
+    _, after = _push_cut_once(ctr, reg, "test/restarted:1", forward_half=True)
     assert [(r[0], r[3]) for r in after[:4]] == [("GET", 404), ("HEAD", 404), ("POST", 202),
                                                  ("PATCH", 202)], after[:4]
     assert after[3][2] == "0-65535"
