@@ -436,50 +436,13 @@ def namespaces_ls(c: Ctx, quiet: bool, fmt: str) -> None:
 def gc(c: Ctx) -> None:
     """Remove what no image, container or lease references (and orphaned networks)."""
     from pyctr.gc import collect
+    from pyctr.run import sweep_networks
 
     meta, store, _, snaps = c.open()
-    nets = _sweep_networks(c)
+    nets = sweep_networks(meta, c.state, c.cni())  # type: ignore[arg-type]
     blobs, gone, ingest = collect(meta, store, snaps)
     click.echo(f"removed {len(blobs)} blobs, {len(gone)} snapshots, {ingest} partial writes, "
                f"{nets} orphaned networks")
-
-
-def _network_down(c: Ctx, cid: str, ns: str = "") -> None:
-    from pyctr.networks import Net, Setup
-
-    meta, _, _, _ = c.open()
-    r = meta.rows("SELECT net FROM containers WHERE namespace=? AND id=?", ns or c.ns, cid)
-    Setup(c.cni(), c.state, ns or c.ns, cid).down(  # type: ignore[arg-type]
-        Net.from_json(r[0]["net"]) if r else None)
-
-
-def _sweep_networks(c: Ctx) -> int:
-    """What a pyctr that died left: a pinned namespace, /etc files or a CNI attachment of a
-    container (any namespace) with no task: detached, unpinned, removed."""
-    from pyctr.run import clear_stale, has_task
-
-    found: set[tuple[str, str]] = set()
-    runc = os.path.join(c.state, "runc")
-    for ns in os.listdir(runc) if os.path.isdir(runc) else []:
-        for cid in os.listdir(os.path.join(runc, ns)):
-            clear_stale(c.state, ns, cid)
-    for kind in ("netns", "net"):
-        base = os.path.join(c.state, kind)
-        for ns in os.listdir(base) if os.path.isdir(base) else []:
-            for cid in os.listdir(os.path.join(base, ns)):
-                found.add((ns, cid))
-    cni = c.cni()
-    for a in cni.attachments():  # type: ignore[attr-defined]
-        pin = a.get("netns") or ""
-        parts = pin.rsplit("/", 2)
-        if len(parts) == 3 and parts[0] == os.path.join(c.state, "netns"):
-            found.add((parts[1], parts[2]))
-    n = 0
-    for ns, cid in sorted(found):
-        if not has_task(c.state, ns, cid):
-            _network_down(c, cid, ns)
-            n += 1
-    return n
 
 
 @cli.group()
@@ -646,7 +609,7 @@ def containers_rm(c: Ctx, ids: tuple[str, ...]) -> None:
 
     meta, _, _, snaps = c.open()
     for i in ids:
-        remove(meta, snaps, c.state, c.ns, i, cni=c.cni())  # type: ignore[arg-type]
+        remove(meta, snaps, c.state, c.ns, i, c.cni())  # type: ignore[arg-type]
         click.echo(i)
 
 
@@ -755,10 +718,12 @@ def tasks_delete(c: Ctx, cid: str, force: bool) -> None:
     import shutil
 
     from pyctr import tasks as T
+    from pyctr.run import network_down
 
     status = T.delete(c.state, c.ns, cid, force)
     shutil.rmtree(os.path.join(c.state, c.ns, cid), ignore_errors=True)
-    _network_down(c, cid)
+    meta, _, _, _ = c.open()
+    network_down(meta, c.state, c.ns, cid, c.cni())  # type: ignore[arg-type]
     click.echo(f"{cid} exit status {status}")
 
 

@@ -85,21 +85,21 @@ def _check_detach(o: Options) -> None:
 
 
 def run(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, image: str,
-        cid: str, args: list[str], o: Options, cni: CNI | None = None) -> int:
+        cid: str, args: list[str], o: Options, cni: CNI) -> int:
     _check_detach(o)
     create(meta, images, snaps, state, ns, image, cid, args, o, cni)
     try:
         rc = start(meta, snaps, state, ns, cid, detach=o.detach, stdin=o.interactive, cni=cni)
     except BaseException:
-        remove(meta, snaps, state, ns, cid, missing_ok=True, cni=cni)  # never ran: not kept
+        remove(meta, snaps, state, ns, cid, cni, missing_ok=True)  # never ran: not kept
         raise
     if o.rm:
-        remove(meta, snaps, state, ns, cid, missing_ok=True, cni=cni)
+        remove(meta, snaps, state, ns, cid, cni, missing_ok=True)
     return rc
 
 
 def create(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, image: str,
-           cid: str, args: list[str], o: Options, cni: CNI | None = None) -> None:
+           cid: str, args: list[str], o: Options, cni: CNI) -> None:
     """The container record, its active snapshot and its spec; nothing runs yet."""
     _valid_id(cid)
     net = _net_options(meta, ns, o, cni)
@@ -141,18 +141,16 @@ def create(meta: Meta, images: Images, snaps: Snapshotter, state: str, ns: str, 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if not done:
-            remove(meta, snaps, state, ns, cid, missing_ok=True)
+            remove(meta, snaps, state, ns, cid, cni, missing_ok=True)
 
 
-def _net_options(meta: Meta, ns: str, o: Options, cni: CNI | None) -> Net:
+def _net_options(meta: Meta, ns: str, o: Options, cni: CNI) -> Net:
     """--net and its companions, checked before anything is made: the network must exist
     (`bridge` is made on first use), a container:ID must exist."""
     from pyctr import networks
 
     net = Net(o.net, o.publish, o.dns, o.add_host)
     if net.cni:
-        if cni is None:
-            raise PyctrError(f"--net {o.net}: no CNI configuration given")
         from pyctr.cni import load_dir
 
         if net.mode not in load_dir(cni.conf_dir):
@@ -222,7 +220,7 @@ def clear_stale(state: str, ns: str, cid: str) -> bool:
 
 
 def start(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, *,
-          detach: bool = False, stdin: bool = False, cni: CNI | None = None) -> int:
+          detach: bool = False, stdin: bool = False, cni: CNI) -> int:
     """Run container cid's task: in the foreground (returns its exit status), or detached
     under our shim (prints the id, returns 0). The container must have no task."""
     rec = _record(meta, ns, cid)
@@ -242,7 +240,7 @@ def start(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, *,
     umount(rootfs)  # (a pyctr that died in the foreground may have left these)
     shutil.rmtree(bundle, ignore_errors=True)
     net = Net.from_json(rec["net"])
-    setup = _net_setup(state, ns, cid, cni)
+    setup = Setup(cni, state, ns, cid)
     setup.down()  # (the same: whatever a dead pyctr left)
     _net_up(meta, state, ns, cid, net, spec, setup, cni)
     os.makedirs(rootfs, 0o700)
@@ -270,14 +268,8 @@ def start(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, *,
         setup.down(net)
 
 
-def _net_setup(state: str, ns: str, cid: str, cni: CNI | None) -> Setup:
-    from pyctr.cni import CNI as _CNI
-
-    return Setup(cni or _CNI("", "", os.path.join(state, "no-cni")), state, ns, cid)
-
-
 def _net_up(meta: Meta, state: str, ns: str, cid: str, net: Net, spec: dict, setup: Setup,
-            cni: CNI | None) -> None:
+            cni: CNI) -> None:
     peer, pid = None, 0
     if net.mode.startswith("container:"):
         other = net.mode.split(":", 1)[1]
@@ -285,7 +277,7 @@ def _net_up(meta: Meta, state: str, ns: str, cid: str, net: Net, spec: dict, set
         pid = task_pid(state, ns, other)
         if not pid:
             raise PyctrError(f"--net {net.mode}: container {other} has no running task")
-        peer = _net_setup(state, ns, other, cni)
+        peer = Setup(cni, state, ns, other)
     setup.up(net, spec.get("hostname") or cid, spec, peer, pid)
 
 
@@ -349,14 +341,14 @@ def _run_in_process(root: str, bundle: str, cid: str, stdin: bool) -> int:
         container.delete(root, cid, force=True)
 
 
-def remove(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str,
-           missing_ok: bool = False, cni: CNI | None = None) -> None:
+def remove(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str, cni: CNI,
+           missing_ok: bool = False) -> None:
     """The container record and its snapshot (the container must have no task), and what a
     dead pyctr may have left of its network."""
     clear_stale(state, ns, cid)
     if has_task(state, ns, cid):
         raise PyctrError(f"container {cid}: has a task (pyctr tasks delete {cid} first)")
-    _net_setup(state, ns, cid, cni).down()
+    Setup(cni, state, ns, cid).down()
     with meta.tx() as c:
         r = c.execute("SELECT snapshot, snapshotter FROM containers WHERE namespace=? AND id=?",
                       (ns, cid)).fetchone()
@@ -368,3 +360,31 @@ def remove(meta: Meta, snaps: Snapshotter, state: str, ns: str, cid: str,
     snaps = snaps.of(r[1])
     if snaps.exists(r[0]):
         snaps.remove(r[0])
+
+
+def network_down(meta: Meta, state: str, ns: str, cid: str, cni: CNI) -> None:
+    """Take container cid's network down (its task is gone), by what its record says."""
+    r = meta.rows("SELECT net FROM containers WHERE namespace=? AND id=?", ns, cid)
+    Setup(cni, state, ns, cid).down(Net.from_json(r[0]["net"]) if r else None)
+
+
+def sweep_networks(meta: Meta, state: str, cni: CNI) -> int:
+    """What a pyctr that died left: pyrunc's state of a foreground task that is gone, and a
+    pinned namespace, /etc files or a CNI attachment of a container (any namespace) with no
+    task: detached, unpinned, removed. Returns how many containers' networks went."""
+    def entries(base: str) -> list[tuple[str, str]]:
+        if not os.path.isdir(base):
+            return []
+        return [(n, c) for n in os.listdir(base) for c in os.listdir(os.path.join(base, n))]
+
+    for ns, cid in entries(os.path.join(state, "runc")):
+        clear_stale(state, ns, cid)
+    found = set(entries(os.path.join(state, "netns"))) | set(entries(os.path.join(state, "net")))
+    for a in cni.attachments():
+        parts = (a.get("netns") or "").rsplit("/", 2)
+        if len(parts) == 3 and parts[0] == os.path.join(state, "netns"):
+            found.add((parts[1], parts[2]))
+    gone = [(ns, cid) for ns, cid in sorted(found) if not has_task(state, ns, cid)]
+    for ns, cid in gone:
+        network_down(meta, state, ns, cid, cni)
+    return len(gone)
