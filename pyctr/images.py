@@ -15,6 +15,7 @@ import json
 import os
 import platform as _platform
 import tarfile
+from collections.abc import Callable
 
 from pyctr import content
 from pyctr.errors import PyctrError
@@ -143,28 +144,27 @@ class Images:
     # -- import --
 
     def import_archive(self, path: str, base_name: str = "", lease: str = "") -> list[str]:
-        """Import an OCI layout or `docker save` archive; returns the image names made. Under
-        the gc lock (leases.py); with lease, what the images reach is also put under it."""
+        """Import an OCI layout or `docker save` archive; returns the image names made."""
+        return self.storing(lambda: self._import_archive(path, base_name), lease)
+
+    def storing(self, store: Callable[[], list[str]], lease: str = "") -> list[str]:
+        """Run store (a pull or an import, returning the image names it made) under the gc
+        lock (leases.py); with lease (which must exist: checked before anything is stored),
+        every blob the images reach is also put under it."""
         from pyctr.leases import Leases, gc_lock
 
+        leases = Leases(self.meta, self.ns)
         if lease:
-            Leases(self.meta, self.ns).require(lease)
+            leases.require(lease)
         with gc_lock(self.store.root):
-            names = self._import_archive(path, base_name)
+            names = store()
             if lease:
-                self.lease_images(lease, names)
+                blobs: set[str] = set()
+                for n in names:
+                    img = self.get(n)
+                    referenced(self, img["digest"], img["media_type"], blobs, [])
+                leases.add(lease, "content", blobs)
             return names
-
-    def lease_images(self, lease: str, names: list[str]) -> None:
-        """Put every blob the named images reach under lease (content a later images rm and
-        gc then keep)."""
-        from pyctr.leases import Leases
-
-        blobs: set[str] = set()
-        for n in names:
-            img = self.get(n)
-            referenced(self, img["digest"], img["media_type"], blobs, [])
-        Leases(self.meta, self.ns).add(lease, "content", blobs)
 
     def _import_archive(self, path: str, base_name: str) -> list[str]:
         try:

@@ -261,17 +261,10 @@ def pull(images: Images, ref: str, *, plain_http: bool = False, ca: str = "",
          progress: Progress | None = None, lease: str = "") -> str:
     """Pull ref into the store and name it; returns the image name. Every blob of the image
     gets ref's repository in its distribution-source label (for later mounts). Under the gc
-    lock (leases.py); with lease, what the image reaches is also put under it."""
-    from pyctr.leases import Leases, gc_lock
-
-    if lease:
-        Leases(images.meta, images.ns).require(lease)
-    with gc_lock(images.store.root):
-        name = _pull(images, ref, plain_http=plain_http, ca=ca, user=user, platform=platform,
-                     jobs=jobs, progress=progress)
-        if lease:
-            images.lease_images(lease, [name])
-        return name
+    lock, and under lease if given (Images.storing)."""
+    return images.storing(lambda: [_pull(images, ref, plain_http=plain_http, ca=ca, user=user,
+                                         platform=platform, jobs=jobs, progress=progress)],
+                          lease)[0]
 
 
 def _pull(images: Images, ref: str, *, plain_http: bool, ca: str, user: str,
