@@ -171,6 +171,10 @@ def run_command(g: dict, cmd: str, opts: dict, args: list[str]) -> int:
         # against the caller's directory, as runc: create and run chdir to the bundle later
         g["root"] = os.path.abspath(g["root"])
     try:
+        if g.get("root"):
+            from pyrunc.rootless import prepare_root
+
+            prepare_root(g["root"])
         if g["log_format"] not in ("text", "json"):
             raise UsageError(f"invalid log-format: {g['log_format']}")
         from pyrunc import commands

@@ -33,7 +33,7 @@ def _no_systemd(g: dict) -> None:
 def _create(g: dict, o: dict, cid: str, detach: bool) -> Created:
     """create and run share every create flag."""
     _no_systemd(g)
-    from pyrunc import container
+    from pyrunc import container, rootless
 
     return container.create(
         g["root"],
@@ -46,6 +46,7 @@ def _create(g: dict, o: dict, cid: str, detach: bool) -> Created:
         preserve_fds=o["preserve_fds"],
         detach=detach,
         debug=g["debug"],
+        rootless_cgroups=rootless.cgroups(g["rootless"]),
     )
 
 
@@ -264,10 +265,9 @@ def cmd_ps(g: dict, o: dict, a: list[str]) -> int:
     """runc's ps: the container's pids (from its cgroup) as JSON, or the host's `ps` output
     (default `-ef`) filtered to those pids."""
     from pyrunc import state as S
-    from pyrunc.linux import cgroups
 
     st = S.load(g["root"], a[0])
-    pids = cgroups.pids(st.get("cgroup") or {})
+    pids = S.members(st)
     if o["format"] == "json":
         from pyrunc.fastjson import dumps
 

@@ -167,8 +167,10 @@ def create(
     detach: bool = True,
     debug: bool = False,
     stdio: tuple[int, int, int] | None = None,
+    rootless_cgroups: bool | None = None,
 ) -> Created:
-    """stdio: the init's 0/1/2 (default: ours), for library callers such as the shim."""
+    """stdio: the init's 0/1/2 (default: ours), for library callers such as the shim.
+    rootless_cgroups: skip cgroups we may not create (rootless.py; None: --rootless auto)."""
     S.valid_id(cid)
     bundle = os.path.abspath(bundle or ".")
     if pid_file:
@@ -209,7 +211,11 @@ def create(
     if lf.isdigit() and int(lf) > 0 and os.environ.get("LISTEN_PID") == str(os.getpid()):
         plan.listen_fds = int(lf)
         plan.env += [f"LISTEN_FDS={lf}", "LISTEN_PID=1"]
-    os.makedirs(root, 0o700, exist_ok=True)
+    try:
+        os.makedirs(root, 0o700, exist_ok=True)
+    except PermissionError:
+        hint = " (without root: set XDG_RUNTIME_DIR, or pass --root)" if plan.rootless else ""
+        raise RuntimeErr(f"--root: cannot create the state directory {root}{hint}") from None
     cdir = S.container_dir(root, cid)
     try:
         os.mkdir(cdir, 0o711)
@@ -230,18 +236,28 @@ def create(
         finally:
             os.umask(old)
         if plan.in_userns:
-            os.chown(fifo, idmap.host_id(plan.uid_maps, 0), idmap.host_id(plan.gid_maps, 0))
+            try:
+                os.chown(fifo, idmap.host_id(plan.uid_maps, 0), idmap.host_id(plan.gid_maps, 0))
+            except PermissionError:
+                if not plan.rootless:
+                    raise
+                # (a user cannot give it to a subuid: its 0622 lets the container's root in)
         plan.fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         plan.join_fds = namespaces.open_for_join(plan.join)
         plan.open_bind_sources()
-        plan.cgroup_paths = cgroups.paths_for(config.get("linux", {}).get("cgroupsPath"), cid)
-        made = cgroups.create(plan.cgroup_paths)
+        cg_path = (config.get("linux") or {}).get("cgroupsPath")
+        plan.cgroup_paths = cgroups.paths_for(cg_path, cid)
+        if rootless_cgroups is None:
+            from pyrunc import rootless
+
+            rootless_cgroups = rootless.cgroups("auto")
+        made = cgroups.create(plan.cgroup_paths, rootless_cgroups, explicit=bool(cg_path))
         if cgroups.frozen(plan.cgroup_paths):
             raise RuntimeErr("container's cgroup unexpectedly frozen")
         if not made and cgroups.pids(plan.cgroup_paths):
             log.warn("container's cgroup is not empty: processes of something else run in it")
         res = (config.get("linux") or {}).get("resources") or {}
-        cgroups.apply_resources(plan.cgroup_paths, res)
+        cgroups.apply_resources(plan.cgroup_paths, res, rootless=rootless_cgroups)
         if terminal:
             sock, master_sock = console_sockets(console_socket)
             plan.console_fd = sock
@@ -470,7 +486,7 @@ def kill(root: str, cid: str, sig: int, all_: bool = False) -> None:
         paths = st.get("cgroup") or {}
         _freeze_quietly(paths, True)
         try:
-            for pid in cgroups.pids(paths):
+            for pid in S.members(st):
                 try:
                     os.kill(pid, sig)
                 except ProcessLookupError:
@@ -547,7 +563,7 @@ def _own_pidns(st: dict) -> bool:
 
 def _kill_all(st: dict, paused: bool) -> None:
     paths = st.get("cgroup") or {}
-    pids = cgroups.pids(paths)
+    pids = S.members(st)
     if st["pid"] not in pids and S.alive(st):
         pids.append(st["pid"])
     for pid in pids:

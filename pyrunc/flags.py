@@ -8,6 +8,8 @@ people that read runc's help read ours the same way.
 
 from __future__ import annotations
 
+from pyrunc.rootless import default_root
+
 GLOBAL_FLAGS: tuple = (
     (("--debug",), "bool", None, "enable debug logging"),
     (("--log",), "str", "", "set the log file to write runc logs to (default is '/dev/stderr')"),
@@ -15,7 +17,7 @@ GLOBAL_FLAGS: tuple = (
     (
         ("--root",),
         "str",
-        "/run/pyrunc",
+        default_root(),  # $XDG_RUNTIME_DIR/pyrunc for a user, as runc's
         "root directory for storage of container state (this should be located in tmpfs)",
     ),
     (("--criu",), "str", "criu", "path to the criu binary used for checkpoint and restore"),

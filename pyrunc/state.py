@@ -159,3 +159,47 @@ def list_ids(root: str) -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(n for n in names if os.path.isfile(os.path.join(root, n, STATE_FILE)))
+
+
+def members(st: dict) -> list[int]:
+    """Every process of the container: its cgroup's, or, for a rootless container that runs
+    outside any cgroup, those in its PID namespace (or, sharing ours, the init's descendants),
+    so that ps, kill --all and delete still find them."""
+    paths = st.get("cgroup") or {}
+    if paths:
+        from pyrunc.linux import cgroups
+
+        return cgroups.pids(paths)
+    if not alive(st):
+        return []
+    init = st["pid"]
+    nss = ((st.get("config") or {}).get("linux") or {}).get("namespaces") or []
+    if any(ns.get("type") == "pid" and not ns.get("path") for ns in nss):
+        try:
+            want = os.readlink(f"/proc/{init}/ns/pid")
+        except OSError:
+            return [init]
+        out = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    if os.readlink(f"/proc/{name}/ns/pid") == want:
+                        out.append(int(name))
+                except OSError:
+                    pass  # gone, or not ours to look at: not in our container either
+        return sorted(out)
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(name))
+    out, todo = [], [init]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return sorted(out)

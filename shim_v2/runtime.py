@@ -73,10 +73,8 @@ class InProcess:
         return _with_memory_events(events.stats(st.get("cgroup") or {}), st.get("cgroup") or {})
 
     def pids(self, cid: str) -> list[int]:
-        from pyrunc.linux import cgroups
-
         st = S.load(self.root, cid)
-        return cgroups.pids(st.get("cgroup") or {})
+        return S.members(st)
 
 
 Error = RuntimeErr

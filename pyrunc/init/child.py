@@ -114,9 +114,17 @@ def stage1(plan, r: int, w: int) -> None:  # noqa: ANN001
         namespaces.join_fds(plan.join_fds)
         flags = plan.new_ns & ~S.CLONE_NEWCGROUP
         if flags & S.CLONE_NEWUSER:
+            unpriv = os.geteuid() != 0  # (before the unshare: then we are nobody)
             S.unshare(S.CLONE_NEWUSER)
+            # without root our maps are written by us (or newuidmap) as our own uid, which a
+            # non-dumpable process's /proc files (owned by root) refuse: dumpable just for
+            # that, as runc's nsexec; nothing else is in this namespace yet
+            if unpriv:
+                S.prctl(S.PR_SET_DUMPABLE, 1)
             send(w, "userns")
             wait_go(r)
+            if unpriv:
+                S.prctl(S.PR_SET_DUMPABLE, 0)
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
             flags &= ~S.CLONE_NEWUSER
@@ -414,6 +422,9 @@ def finalize(plan) -> str:  # noqa: ANN001
             setgroups_ok = f.read().strip() != b"deny"
     except OSError:
         setgroups_ok = True
+    # without root the groups stay as they came (runc): dropping one could get past a
+    # negative ACL on the host, which is why the kernel guards setgroups(2) in the first place
+    setgroups_ok = setgroups_ok and not plan.rootless
     nnp = bool(proc.get("noNewPrivileges"))
     if plan.notify_sock >= 0:
         # the cgroup join's "go" must be read before the filter can notify read(2)

@@ -31,6 +31,7 @@ class Plan:
         "uid_maps",
         "gid_maps",
         "in_userns",
+        "rootless",
         "new_cgroupns",
         "cgroup_paths",
         "fifo_fd",
@@ -75,6 +76,12 @@ class Plan:
         self.uid_maps: list[dict] = lx.get("uidMappings") or []
         self.gid_maps: list[dict] = lx.get("gidMappings") or []
         self.in_userns = bool(self.new_ns & namespaces.FLAGS["user"]) or "user" in self.join
+        # no root: everything privileged happens in the container's user namespace (rootless.py)
+        self.rootless = os.geteuid() != 0
+        if self.rootless:
+            from pyrunc import rootless
+
+            rootless.check(config)
         # without one (the spec: inherited from the runtime) the container shares our mount
         # table: no pivot_root, a chroot into the rootfs as runc does
         self.own_mntns = bool(self.new_ns & namespaces.FLAGS["mount"]) or "mount" in self.join
@@ -165,7 +172,9 @@ class Plan:
         idmapped mounts are made here in any case (linux/idmapped.py)."""
         cfg_mounts = self.config.get("mounts") or []
         idm = self.idmapped
-        if not self.in_userns and not idm:
+        if (not self.in_userns and not idm) or self.rootless:
+            # (without root they are opened by the init, in its user namespace: we have no
+            # more right to them than it has, and open_tree needs CAP_SYS_ADMIN)
             return
         from pyrunc.linux import idmapped, mounts
 

@@ -21,6 +21,7 @@ import os
 from pyrunc.errors import RuntimeErr
 from pyrunc.linux import sys as S
 from pyrunc.linux.devices_emulator import cgroup_string
+from pyrunc.linux.idmap import running_in_userns
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -138,17 +139,6 @@ def program(rules: list[Rule], default_allow: bool) -> bytes:
     out.append(_insn(_MOV32_K, dst=0, imm=int(default_allow)))
     out.append(_insn(_EXIT))
     return b"".join(out)
-
-
-def running_in_userns() -> bool:
-    """runc's userns.RunningInUserNS: anything but the full identity map means a user namespace
-    (and no /proc/self/uid_map means a kernel without them)."""
-    try:
-        with open("/proc/self/uid_map") as f:
-            lines = [ln.split() for ln in f.read().splitlines() if ln.strip()]
-    except OSError:
-        return False
-    return lines != [["0", "0", "4294967295"]]
 
 
 def can_skip_error(config_rules: list[Rule] | None) -> bool:

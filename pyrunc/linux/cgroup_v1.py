@@ -19,7 +19,10 @@ from pyrunc.linux.files import read_int, write_file
 def _write(paths: dict[str, str], ctrl: str, name: str, value: object) -> None:
     path = controller_path(paths, ctrl)
     if path is None:
-        raise RuntimeErr(f"linux.resources: the {ctrl} cgroup controller is not mounted")
+        raise RuntimeErr(
+            f"linux.resources: cannot set {ctrl} limit: the container has no {ctrl} cgroup "
+            "(the controller is not mounted, or its cgroup is not writable without root)"
+        )
     f = os.path.join(path, name)
     try:
         write_file(f, str(value))
@@ -27,13 +30,13 @@ def _write(paths: dict[str, str], ctrl: str, name: str, value: object) -> None:
         raise RuntimeErr(f"failed to write {value!r} to {f}: {e.strerror}") from None
 
 
-def apply(paths: dict[str, str], res: dict, update: bool = False) -> None:
+def apply(paths: dict[str, str], res: dict, update: bool = False, rootless: bool = False) -> None:
     if res.get("unified"):
         raise ConfigError(
             "config.json: linux.resources.unified: invalid configuration: only valid on a "
             "cgroup v2 host (this one is cgroup v1)"
         )
-    if not update:  # runc's update re-applies the same rules: a no-op transition
+    if not update and not rootless:  # runc's update re-applies the same rules: no-op
         devices(paths, res.get("devices") or [])
     _memory(paths, res.get("memory") or {}, update)
     _cpu(paths, res.get("cpu") or {})

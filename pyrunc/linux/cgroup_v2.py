@@ -107,7 +107,7 @@ def _write(path: str, name: str, value: str, field: str) -> None:
         raise RuntimeErr(f"{field}: failed to write {value!r} to {f}: {e.strerror}") from None
 
 
-def apply(path: str, res: dict, update: bool = False) -> None:
+def apply(path: str, res: dict, update: bool = False, rootless: bool = False) -> None:
     """Write every limit of `res` into the container's v2 cgroup, in runc's order (pids,
     memory, io, cpu, devices, cpuset, hugetlb, rdma, unified last so it can override)."""
     pids = res.get("pids") or {}
@@ -117,7 +117,7 @@ def apply(path: str, res: dict, update: bool = False) -> None:
     _memory(path, res.get("memory") or {}, update)
     _io(path, res.get("blockIO") or {})
     _cpu(path, res.get("cpu") or {})
-    if not update:  # runc's update re-applies the same rules: nothing to change
+    if not update and not rootless:  # runc's update re-applies the same rules: no change
         _devices(path, res.get("devices") or [])
     cpu = res.get("cpu") or {}
     if cpu.get("cpus"):

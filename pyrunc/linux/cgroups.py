@@ -145,23 +145,51 @@ def _copy_cpuset(path: str) -> None:
             write_file(os.path.join(path, f), cur.decode())
 
 
-def create(paths: dict[str, str]) -> list[str]:
-    """mkdir -p every path; returns the directories this call created (to undo on failure)."""
+_DENIED = (errno.EPERM, errno.EACCES, errno.EROFS)
+
+
+def create(paths: dict[str, str], rootless: bool = False, explicit: bool = False) -> list[str]:
+    """mkdir -p every path; returns the directories this call created (to undo on failure).
+
+    rootless (runc's rootless cgroup manager): a hierarchy we may not create or join is
+    dropped from `paths`, so the container simply runs outside it, unless the config named
+    the cgroup (`explicit`: then the caller wants it, and not getting it is an error). On a
+    hybrid host the cgroup2 tree is for membership only and always optional."""
     made: list[str] = []
-    for key, path in paths.items():
+    for key, path in list(paths.items()):
+        optional = rootless and (not explicit or (key == UNIFIED and not is_v2_only()))
         todo = []
         p = path
         while not os.path.isdir(p):
             todo.append(p)
             p = os.path.dirname(p)
-        for d in reversed(todo):
-            try:
-                os.mkdir(d, 0o755)
-                made.append(d)
-            except FileExistsError:
-                pass
-            if "cpuset" in key.split(","):
-                _copy_cpuset(d)
+        mine: list[str] = []
+        try:
+            for d in reversed(todo):
+                try:
+                    os.mkdir(d, 0o755)
+                    mine.append(d)
+                except FileExistsError:
+                    pass
+                if "cpuset" in key.split(","):
+                    _copy_cpuset(d)
+            if rootless and not os.access(os.path.join(path, "cgroup.procs"), os.W_OK):
+                raise PermissionError(errno.EACCES, "cgroup.procs is not writable by us")
+        except OSError as e:
+            if optional and e.errno in _DENIED:
+                del paths[key]
+                for d in reversed(mine):
+                    os.rmdir(d)
+                continue
+            for d in reversed(made + mine):  # nothing left behind
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+            raise RuntimeErr(
+                f"linux.cgroupsPath: cannot create or join cgroup {path}: {e.strerror}"
+            ) from None
+        made += mine
     if UNIFIED in paths and is_v2_only():
         from pyrunc.linux import cgroup_v2
 
@@ -262,9 +290,13 @@ def join(paths: dict[str, str], pid: int) -> None:
             ) from None
 
 
-def apply_resources(paths: dict[str, str], res: dict, update: bool = False) -> None:
+def apply_resources(
+    paths: dict[str, str], res: dict, update: bool = False, rootless: bool = False
+) -> None:
     """linux.resources through the host's driver: v1 files on a v1 or hybrid host (as runc,
-    which keeps the hybrid unified tree for membership only), v2 files on a unified host."""
+    which keeps the hybrid unified tree for membership only), v2 files on a unified host.
+    rootless: device rules are skipped (runc: a user cannot write them, and cannot make the
+    nodes they guard either); a limit for a hierarchy the container could not join fails."""
     mem = res.get("memory") or {}
     # (update warns about its own flags, not the saved config's; no driver writes kernel*)
     if not update and (mem.get("kernel") or mem.get("kernelTCP")):
@@ -274,11 +306,18 @@ def apply_resources(paths: dict[str, str], res: dict, update: bool = False) -> N
     if is_v2_only():
         from pyrunc.linux import cgroup_v2
 
-        cgroup_v2.apply(paths[UNIFIED], res, update)
+        if UNIFIED not in paths:
+            if any(v for k, v in res.items() if k != "devices"):
+                raise RuntimeErr(
+                    "linux.resources: cannot set limits: the container could not join or "
+                    "create its cgroup (not writable without root)"
+                )
+            return
+        cgroup_v2.apply(paths[UNIFIED], res, update, rootless)
     else:
         from pyrunc.linux import cgroup_v1
 
-        cgroup_v1.apply(paths, res, update)
+        cgroup_v1.apply(paths, res, update, rootless)
 
 
 def frozen(paths: dict[str, str]) -> bool:
