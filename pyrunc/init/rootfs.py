@@ -62,6 +62,8 @@ def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
         if m.get("type") == "cgroup":
             _mount_cgroup(plan, rootfd, m)
             continue
+        if m.get("type") == "sysfs" and plan.in_userns and not _netns_of_own(plan):
+            m = _sysfs_as_bind(m)
         mounts.mount_at(rootfd, m, label_data=label, src_fd=plan.bind_fds.get(i, -1))
     if has_dev:
         bind = plan.in_userns
@@ -73,6 +75,22 @@ def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
         for dev in plan.config.get("linux", {}).get("devices") or []:
             devices.create(rootfd, dev, plan.in_userns)
     return rootfd
+
+
+def _netns_of_own(plan) -> bool:  # noqa: ANN001
+    """Whether the container has a network namespace of its own (new or joined), which a
+    sysfs mount in its user namespace needs."""
+    from pyrunc.linux import namespaces
+
+    return bool(plan.new_ns & namespaces.FLAGS["network"]) or "network" in plan.join
+
+
+def _sysfs_as_bind(m: dict) -> dict:
+    """A user namespace cannot mount sysfs for the host's network namespace (EPERM): bind the
+    host's /sys instead, with the same restrictions, as crun does and as `spec --rootless`
+    writes it."""
+    keep = [o for o in m.get("options") or [] if o in ("ro", "nosuid", "noexec", "nodev")]
+    return dict(m, type="bind", source="/sys", options=["rbind", *keep])
 
 
 def _parent_mount_private(rootfs: str) -> None:
@@ -116,7 +134,11 @@ def _mount_cgroup(plan, rootfd: int, m: dict) -> None:  # noqa: ANN001
         },
     )
     flags = o.flags & (S.MS_NOSUID | S.MS_NODEV | S.MS_NOEXEC | S.MS_RELATIME | S.MS_RDONLY)
-    for key, path in plan.cgroup_paths.items():
+    paths = plan.cgroup_paths
+    if plan.rootless and not plan.new_cgroupns:
+        # a hierarchy it may not have a cgroup of its own in: the one it runs in (runc's view)
+        paths = dict(cgroups.paths_of(os.getpid()), **paths)
+    for key, path in paths.items():
         if key == cgroups.UNIFIED:
             name, fstype, data = "unified", "cgroup2", None
         else:
