@@ -87,6 +87,11 @@ def start(plan: Plan, on_hooks: object = None, on_netdev: object = None) -> Laun
                 # (EACCES there); inherited by the init and everything it forks
                 try:
                     write_file("/proc/self/oom_score_adj", str(plan.oom_score_adj))
+                except OSError as e:
+                    # (lowering it takes CAP_SYS_RESOURCE: not ours without root)
+                    child.fail(from_child_w, RuntimeErr(
+                        f"process.oomScoreAdj: writing {plan.oom_score_adj} to "
+                        f"/proc/self/oom_score_adj: {e.strerror}"), plan.debug)
                 except BaseException as e:
                     child.fail(from_child_w, e, plan.debug)
             if plan.sealed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import resource
 
-from pyrunc.errors import ConfigError
+from pyrunc.errors import ConfigError, RuntimeErr
 
 NUMBERS = {
     "RLIMIT_CPU": 0,
@@ -40,4 +40,13 @@ def apply(rlimits: list[dict]) -> None:
         soft, hard = r["soft"], r["hard"]
         soft = resource.RLIM_INFINITY if soft >= _INF else soft
         hard = resource.RLIM_INFINITY if hard >= _INF else hard
-        resource.prlimit(0, NUMBERS[r["type"]], (soft, hard))
+        try:
+            resource.prlimit(0, NUMBERS[r["type"]], (soft, hard))
+        except (OSError, ValueError) as e:
+            # (EPERM: raising a hard limit takes CAP_SYS_RESOURCE in the host's user
+            # namespace, which a rootless runtime does not have)
+            why = getattr(e, "strerror", None) or str(e)
+            raise RuntimeErr(
+                f"process.rlimits: error setting rlimit type {r['type']} (soft {r['soft']}, "
+                f"hard {r['hard']}): {why}"
+            ) from None

@@ -339,6 +339,14 @@ def test_bad_configs_fail_in_one_line_and_leave_nothing(urt: UserRuntime, ubundl
         b.config["mounts"].append({"destination": "/m", "type": "bind", "source": "/tmp",
                                    "options": ["bind", "idmap"]})
 
+    def oom(b: Bundle) -> None:
+        b.process["oomScoreAdj"] = -500
+
+    def rlimit(b: Bundle) -> None:
+        b.process["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 1 << 40, "soft": 1024}]
+
+    bad(oom, "process.oomScoreAdj: writing -500 to /proc/self/oom_score_adj: Permission")
+    bad(rlimit, "process.rlimits: error setting rlimit type RLIMIT_NOFILE")
     bad(no_userns, "linux.namespaces: rootless container requires user namespaces")
     bad(unmapped_range, "linux.uidMappings: newuidmap refused the map")
     bad(groups, "process.user.additionalGids: cannot set any additional groups")
