@@ -114,6 +114,16 @@ def _mount_cgroup(plan, rootfd: int, m: dict) -> None:  # noqa: ANN001
     ro = o.flags & S.MS_RDONLY
     base = m["destination"].rstrip("/")
     if cgroups.is_v2_only():
+        if plan.in_userns and not plan.new_cgroupns:
+            # cgroup2 cannot be mounted from a user namespace for a cgroup namespace it does
+            # not own (EPERM): the host's tree is bound instead, as runc does (mountCgroupV2)
+            opts = [o for o in m.get("options") or [] if o not in ("rbind", "bind")]
+            mounts.mount_at(
+                rootfd,
+                {"destination": base, "type": "bind", "source": "/sys/fs/cgroup",
+                 "options": ["bind", *opts]},
+            )
+            return
         mounts.mount_at(
             rootfd,
             {

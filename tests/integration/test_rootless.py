@@ -78,7 +78,11 @@ class UserRuntime(Runtime):
     """pyrunc as `user`, with no --root unless one is given: every call in its own private
     mount namespace where the venv under test is bound onto a path the user can reach."""
 
-    def __init__(self, user: User, root: Path | None = None, env: dict | None = None) -> None:
+    def __init__(self, user: User, root: Path | None = None, env: dict | None = None,
+                 v2_cgroup: str = "") -> None:
+        """v2_cgroup: run as on a cgroup v2-only host (tools/v2only.sh's trick: the cgroup2
+        tree mounted at /sys/fs/cgroup), from inside that cgroup."""
+        self.v2_cgroup = v2_cgroup
         binary = Path(pyrunc_binary()).resolve()
         venv = binary.parent.parent
         self.bind = (venv, user.base / "venv") if (venv / "pyvenv.cfg").exists() else None
@@ -94,11 +98,19 @@ class UserRuntime(Runtime):
         env = [f"{k}={v}" for k, v in self.env.items() if v is not None]
         cmd = ["setpriv", f"--reuid={u.uid}", f"--regid={u.gid}", "--init-groups",
                "env", "-i", *env, *argv]
-        if self.bind is None:
+        if self.bind is None and not self.v2_cgroup:
             return cmd
-        return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-                'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh",
-                str(self.bind[0]), str(self.bind[1]), *cmd]
+        venv, mnt = self.bind or ("", "")
+        return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-ec", """
+            if [ -n "$1" ]; then
+                umount -R /sys/fs/cgroup
+                mount -t cgroup2 cgroup2 /sys/fs/cgroup
+                echo $$ > "/sys/fs/cgroup$1/cgroup.procs"
+            fi
+            if [ -n "$2" ]; then mount --bind "$2" "$3"; fi
+            shift 3
+            exec "$@"
+            """, "sh", self.v2_cgroup, str(venv), str(mnt), *cmd]
 
     def argv(self, *args: str) -> list[str]:
         root = [] if self.no_root else ["--root", str(self.root)]
@@ -407,3 +419,75 @@ def test_delegated_cgroup_is_used(urt: UserRuntime, ubundle: Bundle, delegated: 
     assert (CGROUP_ROOT / "pids" / delegated / "c" / "pids.max").read_text().strip() == "50"
     assert urt.cmd("delete", "-f", cid).rc == 0
     assert not (CGROUP_ROOT / "pids" / delegated / "c").exists()
+
+
+@pytest.fixture
+def v2_delegated(user: User) -> Iterator[str]:
+    """A cgroup2 subtree delegated to the user, as systemd's user@.service has (the
+    directory and its cgroup.procs, cgroup.subtree_control and cgroup.threads are theirs)."""
+    host = Path("/sys/fs/cgroup/unified")
+    if not (host / "cgroup.procs").exists():
+        pytest.skip("needs the hybrid cgroup2 tree at /sys/fs/cgroup/unified")
+    name = unique_id("rl2")
+    d = host / name
+    d.mkdir()
+    for f in (d, d / "cgroup.procs", d / "cgroup.subtree_control", d / "cgroup.threads"):
+        os.chown(f, user.uid, user.gid)
+    yield f"/{name}"
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            for sub in sorted((p for p in d.rglob("*") if p.is_dir()), reverse=True):
+                sub.rmdir()
+            d.rmdir()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_a_delegated_v2_subtree_is_used(user: User, ubundle: Bundle,
+                                        v2_delegated: str) -> None:
+    """On a cgroup v2 host, a user's container gets a cgroup of its own under the user's
+    delegated subtree with no cgroupsPath at all (the default: beside the runtime's own), and
+    pause, ps and delete use it."""
+    urt2 = UserRuntime(user, v2_cgroup=v2_delegated)
+    try:
+        ubundle.process["args"] = ["sleep", "1000"]
+        cid = unique_id()
+        assert urt2.create(cid, ubundle).rc == 0 and urt2.cmd("start", cid).rc == 0
+        mine = Path(f"/sys/fs/cgroup/unified{v2_delegated}/{cid}")
+        assert mine.is_dir()
+        r = urt2.cmd("exec", cid, "cat", "/proc/self/cgroup")
+        assert r.rc == 0 and f"0::{v2_delegated}/{cid}" in r.out, r
+        pid = urt2.state(cid)["pid"]
+        assert (mine / "cgroup.procs").read_text().split() == [str(pid)]
+        assert urt2.cmd("pause", cid).rc == 0
+        assert (mine / "cgroup.freeze").read_text().strip() == "1"
+        assert urt2.state(cid)["status"] == "paused"
+        assert urt2.cmd("resume", cid).rc == 0
+        ps = urt2.cmd("ps", "--format", "json", cid)
+        assert ps.rc == 0 and json.loads(ps.out) == [pid], ps
+        assert urt2.cmd("delete", "-f", cid).rc == 0
+        assert not mine.exists()
+    finally:
+        urt2.cleanup()
+
+
+def test_an_undelegated_v2_tree_is_skipped(user: User, ubundle: Bundle,
+                                           v2_delegated: str) -> None:
+    """The same user from a cgroup it may not create children in: the container runs in
+    the runtime's cgroup instead, and nothing is created."""
+    host = Path("/sys/fs/cgroup/unified")
+    for f in (host / v2_delegated.lstrip("/"),):
+        os.chown(f, 0, 0)
+    urt2 = UserRuntime(user, v2_cgroup=v2_delegated)
+    try:
+        ubundle.sh("cat /proc/self/cgroup")
+        r = urt2.run(unique_id(), ubundle)
+        assert r.rc == 0 and [ln for ln in r.out.split() if ln.startswith("0::")] == [
+            f"0::{v2_delegated}"], r
+        assert [p for p in (host / v2_delegated.lstrip("/")).iterdir() if p.is_dir()] == []
+    finally:
+        urt2.cleanup()
