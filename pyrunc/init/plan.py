@@ -197,7 +197,16 @@ class Plan:
         re-exec must happen before the PID namespace is entered, so it goes that way too."""
         if self.sealed or self.new_ns & (namespaces.FLAGS["user"] | namespaces.FLAGS["time"]):
             return False
-        return "user" not in self.join and "time" not in self.join
+        if "user" in self.join or "time" in self.join:
+            return False
+        if self.new_ns & namespaces.FLAGS["pid"] or "pid" in self.join:
+            # stepping back into our own PID namespace after the fork takes CAP_SYS_ADMIN in
+            # the user namespace that owns it: not ours when we run inside one (rootless
+            # podman runs us as root of its own), so an intermediate process unshares instead
+            from pyrunc.linux.idmap import running_in_userns
+
+            return not running_in_userns()
+        return True
 
     def hook_state(self, status: str) -> dict:
         """The state hooks run by the init itself receive (its pid is ours)."""

@@ -13,6 +13,7 @@ import stat
 from pyrunc.errors import RuntimeErr
 from pyrunc.linux import cgroups, devices, mountinfo, mounts
 from pyrunc.linux import sys as S
+from pyrunc.linux.idmap import running_in_userns
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,15 +66,17 @@ def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
         if m.get("type") == "sysfs" and plan.in_userns and not _netns_of_own(plan):
             m = _sysfs_as_bind(m)
         mounts.mount_at(rootfd, m, label_data=label, src_fd=plan.bind_fds.get(i, -1))
+    # no mknod in a user namespace, ours or the one we were started in (rootless podman's):
+    # device nodes are bind mounts of the host's (runc)
+    bind = plan.in_userns or running_in_userns()
     if has_dev:
-        bind = plan.in_userns
         for dev in devices.all_devices(plan.config.get("linux", {}).get("devices") or []):
             devices.create(rootfd, dev, bind)
         devices.symlinks(rootfd)
         devices.setup_ptmx(rootfd)
     else:
         for dev in plan.config.get("linux", {}).get("devices") or []:
-            devices.create(rootfd, dev, plan.in_userns)
+            devices.create(rootfd, dev, bind)
     return rootfd
 
 
@@ -145,8 +148,9 @@ def _mount_cgroup(plan, rootfd: int, m: dict) -> None:  # noqa: ANN001
     )
     flags = o.flags & (S.MS_NOSUID | S.MS_NODEV | S.MS_NOEXEC | S.MS_RELATIME | S.MS_RDONLY)
     paths = plan.cgroup_paths
-    if plan.rootless and not plan.new_cgroupns:
-        # a hierarchy it may not have a cgroup of its own in: the one it runs in (runc's view)
+    if not plan.new_cgroupns and (plan.rootless or running_in_userns()):
+        # a hierarchy it could not have a cgroup of its own in (rootless cgroups skipped it):
+        # the one it runs in, as runc shows (real root has the container's in every one)
         paths = dict(cgroups.paths_of(os.getpid()), **paths)
     for key, path in paths.items():
         if key == cgroups.UNIFIED:

@@ -78,7 +78,12 @@ def create(rootfd: int, dev: dict, bind: bool) -> None:
         try:
             st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
-            os.mknod(base, (mode & 0o7777) | kind, rdev, dir_fd=pfd)
+            try:
+                os.mknod(base, (mode & 0o7777) | kind, rdev, dir_fd=pfd)
+            except OSError as e:
+                from pyrunc.errors import RuntimeErr
+
+                raise RuntimeErr(f"linux.devices: mknod {path}: {e.strerror}") from None
         else:
             # the spec: a file already there that is not the requested device is an error
             # (runc keeps whatever is there); the same device gets the config's mode and owner

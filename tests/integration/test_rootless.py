@@ -491,3 +491,50 @@ def test_an_undelegated_v2_tree_is_skipped(user: User, ubundle: Bundle,
         assert [p for p in (host / v2_delegated.lstrip("/")).iterdir() if p.is_dir()] == []
     finally:
         urt2.cleanup()
+
+
+def test_rootless_podman_runs_on_pyrunc(user: User, urt: UserRuntime, bundle: Bundle) -> None:
+    """A real client: rootless podman (its own user namespace from the user's subordinate
+    ranges, pyrunc run as root inside it, cgroups v1 skipped) with --runtime pyrunc."""
+    if not shutil.which("podman"):
+        pytest.skip("podman is not installed")
+    home = user.base / unique_id("home")
+    home.mkdir()
+    os.chown(home, user.uid, user.gid)
+    tar = home / "bb.tar"
+    subprocess.run(["tar", "-C", str(bundle.rootfs), "-cf", str(tar), "."], check=True)
+    pod = UserRuntime(user, env={"HOME": str(home)})
+
+    def podman(*args: str) -> Result:
+        p = subprocess.run(pod.as_user("podman", "--runtime", pod.binary, *args),
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           timeout=120)
+        return Result(p.returncode, p.stdout, p.stderr)
+
+    pause = user.xdg / "libpod" / "tmp" / "pause.pid"
+    try:
+        assert podman("import", str(tar), "localhost/bb:rl").rc == 0
+        r = podman("run", "--rm", "--net", "none", "localhost/bb:rl", "sh", "-c",
+                   "id -u; cat /proc/self/uid_map; ls /sys/fs/cgroup | grep -c .")
+        lines = [" ".join(ln.split()) for ln in r.out.splitlines()]
+        # (useradd may have given the user a range of its own before ours: podman maps all)
+        assert r.rc == 0 and lines[:2] == ["0", f"0 {user.uid} 1"], r
+        assert lines[2].startswith("1 ") and f" {SUB_START} {SUB_LEN}" in " ".join(lines), r
+        assert int(lines[-1]) > 0, r  # the hierarchies it runs in, as with runc
+        r = podman("run", "-d", "--name", "rl1", "--net", "none", "localhost/bb:rl", "sleep",
+                   "1000")
+        assert r.rc == 0, r
+        r = podman("exec", "--user", "1000", "rl1", "sh", "-c", "id -u; cat /proc/1/cmdline")
+        assert r.rc == 0 and r.out.startswith("1000\nsleep"), r
+        r = podman("top", "rl1")
+        assert r.rc == 0 and "sleep 1000" in r.out, r
+        assert podman("rm", "-f", "-t", "0", "rl1").rc == 0
+        assert podman("ps", "-aq").out.strip() == ""
+    finally:
+        podman("rm", "-af", "-t", "0")
+        if pause.exists():  # rootless podman's keeper of its user namespace: ours to end
+            try:
+                os.kill(int(pause.read_text()), 9)
+            except (ProcessLookupError, ValueError):
+                pass
+            time.sleep(0.2)
