@@ -228,6 +228,7 @@ def create(
     master = -1
     sock = None
     moved = None  # netdev.Moved, once the init asked for its network devices
+    rdt = None  # linux.intelRdt: the container's resctrl group, once made (linux/intelrdt.py)
     try:
         fifo = os.path.join(cdir, S.FIFO)
         old = os.umask(0)
@@ -258,6 +259,10 @@ def create(
             log.warn("container's cgroup is not empty: processes of something else run in it")
         res = (config.get("linux") or {}).get("resources") or {}
         cgroups.apply_resources(plan.cgroup_paths, res, rootless=rootless_cgroups)
+        if (config.get("linux") or {}).get("intelRdt") is not None:
+            from pyrunc.linux import intelrdt
+
+            rdt = intelrdt.setup(config["linux"]["intelRdt"], cid)
         if terminal:
             sock, master_sock = console_sockets(console_socket)
             plan.console_fd = sock
@@ -303,6 +308,9 @@ def create(
                 _size_from_our_terminal(master)
         st["pid"] = launch.pid
         st["start_time"] = S.proc_start_time(launch.pid) or 0
+        if rdt:
+            intelrdt.join(rdt, launch.pid)
+            st["intel_rdt"] = rdt
         if shared_mnt is not None:
             st["rootfs_mounts"] = _rootfs_binds(rootfs, shared_mnt)
         S.save(cdir, st)
@@ -322,6 +330,8 @@ def create(
             os.close(sock)
         if shared_mnt is not None:
             mounts.detach(rootfs, _rootfs_binds(rootfs, shared_mnt))
+        if rdt:
+            intelrdt.remove(rdt, failed=True)
         _cleanup(cdir, plan.cgroup_paths, made)
         raise
 
@@ -516,6 +526,10 @@ def destroy(root: str, st: dict) -> None:
         cgroups.destroy(paths.values())
     except RuntimeErr as e:
         log.warn(str(e))
+    if st.get("intel_rdt"):
+        from pyrunc.linux import intelrdt
+
+        intelrdt.remove(st["intel_rdt"])
     if st.get("rootfs_mounts"):
         from pyrunc.linux import mounts
 

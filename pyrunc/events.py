@@ -200,8 +200,17 @@ def run(root: str, cid: str, interval: str, once: bool) -> int:
         raise RuntimeErr("container with id " + cid + " is not running")
     paths = st.get("cgroup") or {}
     out = sys.stdout
+
+    def data() -> dict:
+        d = stats(paths)
+        if st.get("intel_rdt"):
+            from pyrunc.linux import intelrdt
+
+            d["intel_rdt"] = intelrdt.stats(st["intel_rdt"])
+        return d
+
     if once:
-        out.write(_event("stats", cid, stats(paths)))
+        out.write(_event("stats", cid, data()))
         return 0
     period = parse_duration(interval)
     import gc
@@ -219,7 +228,7 @@ def run(root: str, cid: str, interval: str, once: bool) -> int:
             return 0
         now = time.monotonic()
         if now >= next_stats:
-            out.write(_event("stats", cid, stats(paths)))
+            out.write(_event("stats", cid, data()))
             out.flush()
             next_stats = now + period
         wait = min(max(next_stats - time.monotonic(), 0), 0.5)

@@ -222,6 +222,16 @@ def start(
     finally:
         if sock is not None:
             os.close(sock)
+    if st.get("intel_rdt"):
+        # into the container's resctrl group, as runc puts its exec processes (here just after
+        # the start, where runc does it just before: a child forked in between stays out)
+        from pyrunc.linux import intelrdt
+
+        try:
+            intelrdt.join(st["intel_rdt"], lh.pid, gone_ok=True)
+        except RuntimeErr:
+            os.kill(lh.pid, 9)
+            raise
     if msock is not None:
         from pyrunc.linux import sys as LS
 

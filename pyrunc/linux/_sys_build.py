@@ -49,6 +49,7 @@ ffibuilder.cdef(
     int pyrunc_bpf_prog_query(int cgroup_fd, uint32_t *ids, unsigned int *count);
     int pyrunc_bpf_prog_get_fd_by_id(uint32_t id);
     int pyrunc_seccomp_set_filter(unsigned int flags, const void *insns, unsigned short count);
+    int pyrunc_seccomp_flags_known(unsigned int flags);
     long pyrunc_fork_into_cgroup(int cgroup_fd);
     int pyrunc_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
                              uint32_t priority, uint64_t runtime, uint64_t deadline,
@@ -265,6 +266,12 @@ ffibuilder.set_source(
         prog.len = count;
         prog.filter = (struct sock_filter *)insns;
         return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    }
+    /* Does the kernel take these filter flags? The kernel checks them before it reads the
+       program, so with none it fails EFAULT when they are good and EINVAL when not (the probe
+       libseccomp makes): nothing is loaded either way. */
+    int pyrunc_seccomp_flags_known(unsigned int flags) {
+        return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, NULL) < 0 && errno == EFAULT;
     }
     int pyrunc_capget(uint32_t *d) {
         struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };

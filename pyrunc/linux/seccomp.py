@@ -35,6 +35,16 @@ _FLAGS = {
 # passed to seccomp(2) by seccomp_enosys (we load the filter ourselves, so libseccomp 2.5's
 # lack of it does not matter; the kernel has it since 5.19)
 _RAW_FLAGS = ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",)
+# taken and ignored, as runc does: the filter is loaded while the process has one thread
+_IGNORED_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC",)
+# every flag the spec's config may name that pyrunc takes, in runc's order (runc 1.3's
+# KnownFlags are the first three; runc 1.4.1 added WAIT_KILLABLE_RECV)
+KNOWN_FLAGS = (
+    "SECCOMP_FILTER_FLAG_TSYNC",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+)
 
 
 def lib() -> object:
@@ -125,7 +135,7 @@ def build(spec: dict) -> SC.Filter:
                 f"linux.seccomp: error adding architecture {arch}: {e.strerror}"
             ) from None
     for i, flag in enumerate(spec.get("flags") or []):
-        if flag in _RAW_FLAGS:
+        if flag in _RAW_FLAGS or flag in _IGNORED_FLAGS:
             continue
         if flag not in _FLAGS:
             raise ConfigError(f"linux.seccomp.flags[{i}]: unknown flag {flag!r}")
@@ -137,6 +147,29 @@ def build(spec: dict) -> SC.Filter:
     for i, call in enumerate(spec.get("syscalls") or []):
         _add(f, call, default, f"linux.seccomp.syscalls[{i}]", seen)
     return f
+
+
+def supported_flags() -> list[str]:
+    """The KNOWN_FLAGS this host's kernel and libseccomp can apply (runc's SupportedFlags, for
+    `features`): LOG and SPEC_ALLOW set on a scratch filter as build() sets them (libseccomp
+    refuses what the kernel lacks), WAIT_KILLABLE_RECV probed with seccomp(2) itself (which
+    takes it only with NEW_LISTENER), TSYNC always (ignored)."""
+    from pyrunc.linux import sys as LS
+
+    lib()
+    out = []
+    for flag in KNOWN_FLAGS:
+        if flag in _FLAGS:
+            try:
+                SC.Filter(SC.ACT_ALLOW).set_attr(_FLAGS[flag], 1)
+            except OSError:
+                continue
+        elif flag in _RAW_FLAGS:
+            raw = LS.SECCOMP_FILTER_FLAG_NEW_LISTENER | LS.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            if not LS.seccomp_flags_known(raw):
+                continue
+        out.append(flag)
+    return out
 
 
 def _add(f: SC.Filter, call: dict, default: int, where: str, seen: set[tuple]) -> None:

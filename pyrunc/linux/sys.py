@@ -315,6 +315,11 @@ def seccomp_set_filter(flags: int, insns: bytes) -> int:
     )
 
 
+def seccomp_flags_known(flags: int) -> bool:
+    """Whether the kernel takes these SECCOMP_SET_MODE_FILTER flags (probed; loads nothing)."""
+    return bool(lib.pyrunc_seccomp_flags_known(flags))
+
+
 def sched_setattr(
     pid: int,
     policy: int,

@@ -23,6 +23,7 @@ from pyrunc.specgen import default_spec
 from pyrunc.validate import validate, validate_with_jsonschema
 
 RUNC_TESTDATA = os.path.join(os.path.dirname(__file__), "data", "runc-1.1.5")
+CLIENT_CONFIGS = os.path.join(os.path.dirname(__file__), "data", "clients")
 
 
 def full_config() -> dict[str, Any]:
@@ -106,7 +107,9 @@ def full_config() -> dict[str, Any]:
     }
     linux["sysctl"] = {"net.ipv4.ip_forward": "1"}
     linux["mountLabel"] = ""
-    linux["intelRdt"] = {"closID": "guaranteed", "l3CacheSchema": "L3:0=7f"}
+    linux["intelRdt"] = {"closID": "guaranteed", "l3CacheSchema": "L3:0=7f",
+                         "memBwSchema": "MB:0=20", "schemata": ["L2:0=ff", "L3CODE:0=f"],
+                         "enableMonitoring": True}
     linux["personality"] = {"domain": "LINUX32", "flags": []}
     linux["netDevices"] = {"eth1": {"name": "ctr_eth1"}, "eth2": {}, "eth3": None,
                            "eth4": {"name": None}}
@@ -133,7 +136,10 @@ def test_full_config_is_valid() -> None:
     assert validate_with_jsonschema(full_config()) == []
 
 
-@pytest.mark.parametrize("name", ["config", "state"])
+SCHEMAS = ["config", "state", "features"]
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
 def test_schema_files_are_valid_json_schema(name: str) -> None:
     from jsonschema import validators
 
@@ -157,7 +163,7 @@ def _subschemas(schema: Any) -> Any:
             yield from _subschemas(sub)
 
 
-@pytest.mark.parametrize("name", ["config", "state"])
+@pytest.mark.parametrize("name", SCHEMAS)
 def test_schemas_use_only_supported_keywords(name: str) -> None:
     """A keyword the interpreter does not know would be silently ignored: forbid it."""
     used = set()
@@ -399,9 +405,58 @@ EXACT_CASES: list[tuple[str, Any, str]] = [
         "MPOL_PREFERRED_MANY, MPOL_LOCAL",
     ),
     (
-        "memoryPolicy without nodes",
-        lambda s: s["linux"]["memoryPolicy"].pop("nodes"),
-        'config.json: linux.memoryPolicy: missing required property "nodes"',
+        "memoryPolicy without mode",
+        lambda s: s["linux"]["memoryPolicy"].pop("mode"),
+        'config.json: linux.memoryPolicy: missing required property "mode"',
+    ),
+    (
+        "intelRdt schemata not array",
+        lambda s: s["linux"]["intelRdt"].__setitem__("schemata", "L3:0=f"),
+        "config.json: linux.intelRdt.schemata: expected array, got string",
+    ),
+    (
+        "intelRdt schemata line",
+        lambda s: s["linux"]["intelRdt"]["schemata"].append(3),
+        "config.json: linux.intelRdt.schemata[2]: expected string, got integer",
+    ),
+    (
+        "intelRdt enableMonitoring",
+        lambda s: s["linux"]["intelRdt"].__setitem__("enableMonitoring", "true"),
+        "config.json: linux.intelRdt.enableMonitoring: expected boolean, got string",
+    ),
+    (
+        "intelRdt closID",
+        lambda s: s["linux"]["intelRdt"].__setitem__("closID", None),
+        "config.json: linux.intelRdt.closID: expected string, got null",
+    ),
+    (
+        "intelRdt enableCMT (runtime-spec 1.1 to 1.2.1)",
+        lambda s: s["linux"]["intelRdt"].__setitem__("enableCMT", 1),
+        "config.json: linux.intelRdt.enableCMT: expected boolean, got integer",
+    ),
+    (
+        "mount gidMappings",
+        lambda s: s["mounts"][7].__setitem__("gidMappings", [{"containerID": 0, "hostID": 0}]),
+        'config.json: mounts[7].gidMappings[0]: missing required property "size"',
+    ),
+    (
+        "ioPriority class",
+        lambda s: s["process"]["ioPriority"].__setitem__("class", "IOPRIO_CLASS_NONE"),
+        'config.json: process.ioPriority.class: "IOPRIO_CLASS_NONE" is not one of '
+        "IOPRIO_CLASS_RT, IOPRIO_CLASS_BE, IOPRIO_CLASS_IDLE",
+    ),
+    (
+        "scheduler flag",
+        lambda s: s["process"]["scheduler"]["flags"].append("SCHED_FLAG_FAST"),
+        'config.json: process.scheduler.flags[1]: "SCHED_FLAG_FAST" is not one of '
+        "SCHED_FLAG_RESET_ON_FORK, SCHED_FLAG_RECLAIM, SCHED_FLAG_DL_OVERRUN, "
+        "SCHED_FLAG_KEEP_POLICY, SCHED_FLAG_KEEP_PARAMS, SCHED_FLAG_UTIL_CLAMP_MIN, "
+        "SCHED_FLAG_UTIL_CLAMP_MAX",
+    ),
+    (
+        "scheduler runtime negative",
+        lambda s: s["process"]["scheduler"].__setitem__("runtime", -1),
+        "config.json: process.scheduler.runtime: -1 is less than the minimum 0",
     ),
     (
         "memoryPolicy flag",
@@ -477,6 +532,13 @@ def test_depth_first_within_array() -> None:
         lambda s: s["process"]["execCPUAffinity"].__setitem__("final", ""),
         lambda s: s["linux"]["memoryPolicy"].__setitem__("nodes", "x"),
         lambda s: s["process"]["scheduler"].__setitem__("priority", -5),
+        # runtime-spec 1.3: nodes is OPTIONAL (MPOL_DEFAULT and MPOL_LOCAL take none)
+        lambda s: s["linux"]["memoryPolicy"].pop("nodes"),
+        # the schemas' content and the closID's meaning are the runtime's (linux/intelrdt.py)
+        lambda s: s["linux"]["intelRdt"].__setitem__("memBwSchema", "L3:0=f\n"),
+        lambda s: s["linux"]["intelRdt"].__setitem__("closID", "/"),
+        lambda s: s["linux"]["intelRdt"].__setitem__("schemata", []),
+        lambda s: s["linux"].__setitem__("intelRdt", {}),
     ],
 )
 def test_lenient_spots_are_valid(mutate: Any) -> None:
@@ -495,6 +557,52 @@ def test_runc_testdata_seccomp_profiles() -> None:
             spec["linux"]["seccomp"] = json.load(f)
         validate(spec)
         assert validate_with_jsonschema(spec) == []
+
+
+@pytest.mark.parametrize(
+    "name", sorted(f for f in os.listdir(CLIENT_CONFIGS) if f.endswith(".json"))
+)
+def test_real_client_configs_are_valid(name: str) -> None:
+    """What docker, podman and containerd (CRI and ctr) really give a runtime (data/clients)."""
+    with open(os.path.join(CLIENT_CONFIGS, name)) as f:
+        spec = json.load(f)
+    validate(spec)
+    assert validate_with_jsonschema(spec) == []
+
+
+def test_runtime_spec_example_configs() -> None:
+    """runtime-spec v1.3.0's schema/test/config/good and bad documents for Linux (the Linux
+    parts: our schema is structural, so its bad hugepage size is left to the runtime)."""
+    good = [
+        {"ociVersion": "1.0.0", "root": {"path": "rootfs"}},
+        {"ociVersion": "1.0.0", "root": {"path": "rootfs"},
+         "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}}},
+        {"ociVersion": "1.0.0", "root": {"path": "rootfs"},
+         "linux": {"netDevices": {"eth0": {"name": "container_eth0"}, "ens4": {}, "ens5": {}}}},
+        {"ociVersion": "1.0.0", "root": {"path": "rootfs"},
+         "linux": {"resources": {"rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000},
+                                          "mlx4_0": {"hcaObjects": 1000}}}}},
+        {"ociVersion": "1.3.0", "root": {"path": "rootfs"},
+         "linux": {"intelRdt": {"closID": "guaranteed_group",
+                                "schemata": ["L3:0=7f0;1=1f", "L2:0=f;1=f;2=f;3=f",
+                                             "MB:0=20;1=70"]},
+                   "memoryPolicy": {"mode": "MPOL_INTERLEAVE", "nodes": "2-3",
+                                    "flags": ["MPOL_F_STATIC_NODES"]}}},
+    ]
+    for spec in good:
+        validate(spec)
+        assert validate_with_jsonschema(spec) == []
+    bad = [
+        ({"ociVersion": "1.0.0", "root": {"path": "rootfs"},
+          "linux": {"netDevices": {"eth0": {"name": 23}}}},
+         "config.json: linux.netDevices.eth0.name: expected string or null, got integer"),
+        ({"ociVersion": "1.0.0", "root": {"path": "rootfs"},
+          "linux": {"resources": {"rdma": {"mlx5_1": {"hcaHandles": "not a uint32"}}}}},
+         "config.json: linux.resources.rdma.mlx5_1.hcaHandles: expected integer, got string"),
+    ]
+    for spec, msg in bad:
+        assert message_for(spec) == msg
+        assert validate_with_jsonschema(spec)
 
 
 def test_regex_not_imported_for_default_spec() -> None:
