@@ -234,6 +234,13 @@ def stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
             _proc_attrs(plan)
         exe = finalize(plan)
         wait_cgroup(plan, r)
+        if plan.rootless:
+            # exec into a created container opens our /proc/<pid>/ns files, which a runtime
+            # without root may not do to a non-dumpable process (the kernel wants
+            # CAP_SYS_PTRACE where our memory was made: the host). Nothing here is worth
+            # more than the user's own uid, which already owns all we hold; runc's init
+            # stays dumpable in this case too
+            S.prctl(S.PR_SET_DUMPABLE, 1)
         send(w, "ready")
         os.close(w)
         os.close(r)
@@ -309,6 +316,13 @@ def exec_stage2(plan, r: int, w: int) -> None:  # noqa: ANN001
             _proc_attrs(plan)
         exe = finalize(plan)
         wait_cgroup(plan, r)
+        if plan.rootless:
+            # exec into a created container opens our /proc/<pid>/ns files, which a runtime
+            # without root may not do to a non-dumpable process (the kernel wants
+            # CAP_SYS_PTRACE where our memory was made: the host). Nothing here is worth
+            # more than the user's own uid, which already owns all we hold; runc's init
+            # stays dumpable in this case too
+            S.prctl(S.PR_SET_DUMPABLE, 1)
         send(w, "ready")
         os.close(w)
         os.close(r)

@@ -71,7 +71,8 @@ def prepare(plan, wait_cgroup: Callable[[], None]) -> int:  # noqa: ANN001
     bind = plan.in_userns or running_in_userns()
     if has_dev:
         for dev in devices.all_devices(plan.config.get("linux", {}).get("devices") or []):
-            devices.create(rootfd, dev, bind)
+            if os.path.normpath(dev["path"]) != "/dev/ptmx":  # (setup_ptmx's, as runc)
+                devices.create(rootfd, dev, bind)
         devices.symlinks(rootfd)
         devices.setup_ptmx(rootfd)
     else:

@@ -20,8 +20,8 @@ def _write(paths: dict[str, str], ctrl: str, name: str, value: object) -> None:
     path = controller_path(paths, ctrl)
     if path is None:
         raise RuntimeErr(
-            f"linux.resources: cannot set {ctrl} limit: the container has no {ctrl} cgroup "
-            "(the controller is not mounted, or its cgroup is not writable without root)"
+            f"linux.resources: cannot set {ctrl} limit: container could not join or create "
+            f"cgroup (the {ctrl} controller is not mounted, or not writable without root)"
         )
     f = os.path.join(path, name)
     try:

@@ -186,8 +186,9 @@ def create(paths: dict[str, str], rootless: bool = False, explicit: bool = False
                     os.rmdir(d)
                 except OSError:
                     pass
-            raise RuntimeErr(
-                f"linux.cgroupsPath: cannot create or join cgroup {path}: {e.strerror}"
+            raise RuntimeErr(  # (runc's words, which its tests look for)
+                f"linux.cgroupsPath: unable to apply cgroup configuration: cannot create or "
+                f"join cgroup {path}: {(e.strerror or '').lower()}"
             ) from None
         made += mine
     if UNIFIED in paths and is_v2_only():
@@ -309,8 +310,8 @@ def apply_resources(
         if UNIFIED not in paths:
             if any(v for k, v in res.items() if k != "devices"):
                 raise RuntimeErr(
-                    "linux.resources: cannot set limits: the container could not join or "
-                    "create its cgroup (not writable without root)"
+                    "linux.resources: cannot set limits: container could not join or create "
+                    "cgroup (not writable without root)"
                 )
             return
         cgroup_v2.apply(paths[UNIFIED], res, update, rootless)

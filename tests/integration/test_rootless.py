@@ -228,6 +228,8 @@ def test_lifecycle_and_exec(urt: UserRuntime, ubundle: Bundle, user: User) -> No
     assert r.rc == 0, r
     st = urt.state(cid)
     assert st["status"] == "created" and (user.state / cid).is_dir()
+    r = urt.cmd("exec", cid, "cat", "/proc/self/uid_map")  # into the waiting init's namespaces
+    assert r.rc == 0 and r.out.split() == ["0", str(user.uid), "1"], r
     assert os.stat(f"/proc/{st['pid']}").st_uid == user.uid
     assert urt.cmd("start", cid).rc == 0
     assert urt.wait_status(cid, "running")["status"] == "running"
@@ -362,7 +364,7 @@ def test_bad_configs_fail_in_one_line_and_leave_nothing(urt: UserRuntime, ubundl
     bad(no_userns, "linux.namespaces: rootless container requires user namespaces")
     bad(unmapped_range, "linux.uidMappings: newuidmap refused the map")
     bad(groups, "process.user.additionalGids: cannot set any additional groups")
-    bad(cgroup_path, "linux.cgroupsPath: cannot create or join cgroup")
+    bad(cgroup_path, "linux.cgroupsPath: unable to apply cgroup configuration: cannot create")
     bad(limits, "cannot set pids limit")
     bad(mount_uid, "mounts[7].options: cannot specify uid=5 mount option")
     bad(idmapped, "idmapped mounts need root")
