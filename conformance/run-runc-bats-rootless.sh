@@ -402,15 +402,17 @@ pyrunc_venv() {
 	[ -x "$PYRUNC_VENV/bin/python" ] || /usr/bin/python3 -m venv "$PYRUNC_VENV" || die "python3 -m venv failed"
 	# --force-reinstall --no-deps: the same version number from another revision; then
 	# the dependencies (pip checks them, installs what is missing)
-	if ! "$PYRUNC_VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$src" >&2 ||
-		! "$PYRUNC_VENV/bin/pip" install -q --disable-pip-version-check "$src" >&2; then
+	local plog=$PYRUNC_VENV/.pip.log
+	if ! "$PYRUNC_VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$src" >"$plog" 2>&1 ||
+		! "$PYRUNC_VENV/bin/pip" install -q --disable-pip-version-check "$src" >>"$plog" 2>&1; then
 		rm -rf "$src"
+		cat "$plog" >&2
 		die "pip install of pyrunc into $PYRUNC_VENV failed"
 	fi
 	rm -rf "$src"
 	# as scripts/setup.sh: no setuptools .pth imported at every interpreter start
 	if compgen -G "$PYRUNC_VENV/lib/python3*/site-packages/distutils-precedence.pth" >/dev/null; then
-		"$PYRUNC_VENV/bin/pip" uninstall -y -q --disable-pip-version-check setuptools >&2
+		"$PYRUNC_VENV/bin/pip" uninstall -y -q --disable-pip-version-check setuptools >>"$plog" 2>&1
 	fi
 	chmod -R a+rX "$PYRUNC_VENV"
 	echo "$rev" >"$PYRUNC_VENV/.pyrunc-rev"
@@ -438,7 +440,7 @@ aggregate() { # aggregate RUNTIME_NAME DIR OUTPREFIX
 	done
 	{
 		echo "# runc 1.1.5's integration suite run rootless, as runc's tests/rootless.sh does (conformance/run-runc-bats-rootless.sh)"
-		echo "# runtime: $rt; feature sets: ${SETS[*]}; per-set raw output: $dir/"
+		echo "# runtime: ${RT_BIN[$rt]}${RT_DESC[$rt]:-}; feature sets: ${SETS[*]}; per-set raw output: $dir/"
 		echo "1..$n"
 		n=0
 		for s in "${SETS[@]}"; do
@@ -470,7 +472,15 @@ feat_env() { # ROOTLESS_FEATURES as rootless.sh exports it: "", "cgroup+", "idma
 # ---------------------------------------------------------------------------------------------
 "$harness" -p -w "$WORK" >/dev/null || die "could not prepare the suite (harness/runc-bats.sh -p)"
 
-declare -A RT_BIN
+# one run at a time (also of the venv build; runc-bats.sh's lock; the harness runs below know it is held)
+exec 8>"$WORK/.run.lock"
+if ! flock -n 8; then
+	log "waiting for another runc-bats run to finish (lock $WORK/.run.lock)"
+	flock 8 || die "cannot lock $WORK/.run.lock"
+fi
+export RUNC_BATS_LOCK_HELD=1
+
+declare -A RT_BIN RT_DESC
 for rt in $RUNTIMES; do
 	case $rt in
 	runc) RT_BIN[$rt]=${RUNC:-/usr/sbin/runc} ;;
@@ -480,19 +490,12 @@ for rt in $RUNTIMES; do
 		else
 			pyrunc_venv
 			RT_BIN[$rt]=$PYRUNC_VENV/bin/pyrunc
+			RT_DESC[$rt]=" (built from $PYRUNC_REF = $(cat "$PYRUNC_VENV/.pyrunc-rev"))"
 		fi
 		;;
 	*) die "unknown runtime '$rt' in RUNTIMES (runc, pyrunc)" ;;
 	esac
 done
-
-# one run at a time (runc-bats.sh's lock; the harness runs below know it is held)
-exec 8>"$WORK/.run.lock"
-if ! flock -n 8; then
-	log "waiting for another runc-bats run to finish (lock $WORK/.run.lock)"
-	flock 8 || die "cannot lock $WORK/.run.lock"
-fi
-export RUNC_BATS_LOCK_HELD=1
 
 if ! id "$RL_USER" >/dev/null 2>&1; then
 	log "creating user $RL_USER"

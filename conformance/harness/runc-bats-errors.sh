@@ -10,7 +10,7 @@ set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 RESULTS.tap [RUNTIME]" >&2; exit 2; }
 name=${2:-}
 if [ -z "$name" ]; then
-	name=$(sed -n 's/^# runtime: \([^ ]*\).*/\1/p' "$1" | head -1)
+	name=$(sed -n 's/^# runtime: \([^ ;]*\).*/\1/p' "$1" | head -1)
 	name=$(basename "${name:-runc}")
 fi
 awk -v rt="$(basename "$name")" '
