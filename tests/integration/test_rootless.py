@@ -40,10 +40,38 @@ class User:
         self.state = self.xdg / "pyrunc"
 
 
-def _add_line(path: str, line: str) -> str:
-    old = Path(path).read_text() if os.path.exists(path) else ""
-    Path(path).write_text(old + ("" if not old or old.endswith("\n") else "\n") + line + "\n")
-    return old
+class _SubidLock:
+    """The lock shadow's tools (useradd, usermod, userdel) take before they rewrite
+    /etc/subuid or /etc/subgid: FILE.lock, a hard link to a file holding the locker's pid."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.tmp = f"{path}.{os.getpid()}"
+
+    def __enter__(self) -> None:
+        Path(self.tmp).write_text(f"{os.getpid()}\n")
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                os.link(self.tmp, self.path + ".lock")
+                return
+            except FileExistsError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def __exit__(self, *exc: object) -> None:
+        os.unlink(self.path + ".lock")
+        os.unlink(self.tmp)
+
+
+def _edit_subids(path: str, line: str, add: bool) -> None:
+    """Add or remove our one line, leaving every other line as it is now (others, such as the
+    rootless bats harness, may edit the file while we run)."""
+    with _SubidLock(path):
+        lines = Path(path).read_text().splitlines() if os.path.exists(path) else []
+        lines = [ln for ln in lines if ln != line] + ([line] if add else [])
+        Path(path).write_text("".join(ln + "\n" for ln in lines))
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +84,9 @@ def user() -> Iterator[User]:
     except KeyError:
         subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", USER], check=True)
         made = True
-    saved = {p: _add_line(p, f"{USER}:{SUB_START}:{SUB_LEN}") for p in ("/etc/subuid",
-                                                                       "/etc/subgid")}
+    line = f"{USER}:{SUB_START}:{SUB_LEN}"
+    for p in ("/etc/subuid", "/etc/subgid"):
+        _edit_subids(p, line, add=True)
     base = Path(tempfile.mkdtemp(prefix="pyrunc-rl-", dir="/tmp"))
     base.chmod(0o755)
     u = User(USER, base)
@@ -67,8 +96,8 @@ def user() -> Iterator[User]:
     try:
         yield u
     finally:
-        for p, text in saved.items():
-            Path(p).write_text(text)
+        for p in ("/etc/subuid", "/etc/subgid"):
+            _edit_subids(p, line, add=False)
         shutil.rmtree(base, ignore_errors=True)
         if made:
             subprocess.run(["userdel", USER], check=False)
