@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # and pyctr's networks (in network namespaces the tests make)
 # docker-registry, apache2-utils (htpasswd): a TLS+auth registry on loopback for pyctr;
 # skopeo, podman, umoci: the tools pyctr is checked against
+# uidmap: newuidmap/newgidmap, for the rootless tests' subordinate ranges (and rootless podman)
 ./scripts/setup.sh libseccomp-dev containerd containernetworking-plugins iptables docker-registry \
-	apache2-utils skopeo podman umoci
+	apache2-utils skopeo podman umoci uidmap
 export PYRUNC="$PWD/.venv/bin/pyrunc"
 .venv/bin/ruff check pyrunc pyctr oci_schema shim_v2 tests bench conformance
 # the installed package (with its compiled syscall glue) is what gets tested, not ./pyrunc
