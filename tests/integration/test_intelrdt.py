@@ -1,6 +1,7 @@
 """linux.intelRdt with real containers. Where no resctrl filesystem is mounted (this machine) a
 config with one is refused in one line and nothing is left; the rest needs resctrl (Intel RDT or
-AMD PQoS hardware) and skips here. tests/unit/test_intelrdt_check.py covers the logic on a fake tree."""
+AMD PQoS hardware) and skips here. tests/unit/test_intelrdt_check.py covers the logic on a fake
+tree."""
 
 from __future__ import annotations
 
