@@ -127,11 +127,40 @@ def _check_type(section: str, key: str, v: object) -> None:
 
 
 def update(root: str, cid: str, o: dict) -> None:
-    """The CLI's `update`: flags, or --resources FILE|-."""
+    """The CLI's `update`: flags, or --resources FILE|-; then the Intel RDT schemas."""
+    rdt = {k: o.get(f) or "" for k, f in (("l3CacheSchema", "l3_cache_schema"),
+                                          ("memBwSchema", "mem_bw_schema"))}
+    if any(rdt.values()):
+        from pyrunc.linux import intelrdt
+
+        if not intelrdt.resctrl_mounted():  # before any cgroup changes: nothing half-done
+            flag = "--l3-cache-schema" if rdt["l3CacheSchema"] else "--mem-bw-schema"
+            what = "Intel RDT/CAT: l3 cache" if rdt["l3CacheSchema"] else (
+                "Intel RDT/MBA: memory bandwidth")
+            raise RuntimeErr(f"{flag}: {what} schema is not enabled (no resctrl filesystem "
+                             "is mounted)")
     if o["resources"]:
         apply(root, cid, lambda: _from_document(o["resources"]))
     else:
         apply(root, cid, lambda: _from_flags(o))
+    if any(rdt.values()):
+        _update_rdt(root, cid, rdt)
+
+
+def _update_rdt(root: str, cid: str, rdt: dict) -> None:
+    """runc's update: both schemas are set from the flags (an absent one becomes empty) and
+    written into the container's resctrl group, which is made if it had none."""
+    from pyrunc.linux import intelrdt
+
+    with S.Locked(root, cid):
+        st = S.load(root, cid)
+        if S.status(root, st) == "stopped":
+            raise RuntimeErr("container not running")
+        lx = (st.get("config") or {}).setdefault("linux", {})
+        new = dict(lx.get("intelRdt") or {}, **rdt)
+        st["intel_rdt"] = intelrdt.update(st.get("intel_rdt"), new, cid, st["pid"])
+        lx["intelRdt"] = new
+        S.save(os.path.join(root, cid), st)
 
 
 def apply(root: str, cid: str, changes_of: Callable[[], dict]) -> None:

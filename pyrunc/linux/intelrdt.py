@@ -152,6 +152,21 @@ def setup(rdt: dict, cid: str, resctrl: str | None = None) -> dict:
     return group
 
 
+def update(group: dict | None, rdt: dict, cid: str, pid: int,
+           resctrl: str | None = None) -> dict:
+    """`update --l3-cache-schema/--mem-bw-schema` (runc's): write the schemas given into the
+    container's group, made and joined first if its config had no intelRdt (runc does the
+    same). Unlike create, a named group is written, not compared: that is what was asked."""
+    want = [x for x in (rdt.get("l3CacheSchema"), rdt.get("memBwSchema")) if x]
+    if group is None:
+        group = setup(rdt, cid, resctrl)
+        join(group, pid)
+        return group
+    check({k: v for k, v in rdt.items() if k != "closID"}, cid, group["root"])  # the fields
+    _write(group["root"], group["path"], "schemata", "\n".join(want) + "\n")
+    return group
+
+
 def join(group: dict, pid: int, gone_ok: bool = False) -> None:
     """Put `pid` in the group, then in its MON group (the kernel takes a task into a MON group
     only from the MON group's parent). `gone_ok`: a process that has already exited (ESRCH;

@@ -52,6 +52,28 @@ def test_refused_in_one_line_without_resctrl(rt: Runtime, bundle: Bundle) -> Non
     assert not any(rt.root.glob("*/state.json"))
 
 
+def test_update_schemas_refused_in_one_line_without_resctrl(rt: Runtime,
+                                                            bundle: Bundle) -> None:
+    """runc's update flags: refused before anything changes (the pids limit given beside one
+    is not written either)."""
+    if _resctrl() is not None:
+        pytest.skip("resctrl is mounted here")
+    from harness import running
+
+    cid = running(rt, bundle)
+    cgroup = Path(f"/proc/{rt.state(cid)['pid']}/cgroup").read_text()
+    line = next(ln for ln in cgroup.splitlines() if ":pids:" in ln)
+    limit = Path("/sys/fs/cgroup/pids" + line.split(":", 2)[2]) / "pids.max"
+    before = limit.read_text()
+    for flag, value, want in (
+        ("--l3-cache-schema", "L3:0=f", "--l3-cache-schema: Intel RDT/CAT: l3 cache schema"),
+        ("--mem-bw-schema", "MB:0=50", "--mem-bw-schema: Intel RDT/MBA: memory bandwidth"),
+    ):
+        r = rt.cmd("update", flag, value, "--pids-limit", "7", cid)
+        assert r.rc == 1 and len(r.err.strip().splitlines()) == 1 and want in r.err, r
+    assert limit.read_text() == before
+
+
 def test_container_group_made_joined_removed(rt: Runtime, bundle: Bundle) -> None:
     """No closID: a group named after the container, the init and an exec'd process in its
     tasks, the schemata written; gone after delete."""

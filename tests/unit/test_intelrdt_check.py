@@ -366,3 +366,34 @@ def test_stats(tmp_path: Path) -> None:
         "cmt_stats": [{"llc_occupancy": 4096}, {"llc_occupancy": 8192}],
     }
     intelrdt.remove(group)
+
+
+# --- update --l3-cache-schema / --mem-bw-schema ---------------------------------------------
+
+
+def test_update_makes_and_joins_a_group_for_a_container_that_had_none(tmp_path: Path) -> None:
+    root = fake_resctrl(tmp_path)
+    g = intelrdt.update(None, {"l3CacheSchema": "L3:0=f", "memBwSchema": ""}, CID, 4242,
+                        str(root))
+    assert (root / CID / "schemata").read_text() == "L3:0=f\n"
+    assert (root / CID / "tasks").read_text() == "4242"
+    assert g["made"] and g["path"] == str(root / CID)
+
+
+def test_update_writes_the_given_schemas_even_into_a_named_group(tmp_path: Path) -> None:
+    """runc's update overwrites; create only compares a named group that exists."""
+    root = fake_resctrl(tmp_path)
+    made_group(root, "gold", "L3:0=7ff\n")
+    g = intelrdt.setup({"closID": "gold"}, CID, str(root))
+    intelrdt.update(g, {"closID": "gold", "l3CacheSchema": "L3:0=f", "memBwSchema": "MB:0=50"},
+                    CID, 1, str(root))
+    assert (root / "gold" / "schemata").read_text() == "L3:0=f\nMB:0=50\n"
+
+
+def test_update_refuses_a_bad_schema_in_one_line(tmp_path: Path) -> None:
+    root = fake_resctrl(tmp_path, mb=False)
+    g = intelrdt.setup({}, CID, str(root))
+    with pytest.raises(ConfigError, match=r"^linux.intelRdt.memBwSchema: must start with MB:"):
+        intelrdt.update(g, {"memBwSchema": "0=50"}, CID, 1, str(root))
+    with pytest.raises(ConfigError, match=r"^linux.intelRdt.memBwSchema: Intel RDT/MBA"):
+        intelrdt.update(g, {"memBwSchema": "MB:0=50"}, CID, 1, str(root))
