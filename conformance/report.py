@@ -38,16 +38,25 @@ def mtime(path: str) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(path)))
 
 
-def bats_section() -> list[str]:
-    paths = {r: os.path.join(RES, f"runc-bats-{r}.tsv") for r in RUNTIMES}
+def _bats_rows(prefix: str) -> dict[str, dict[tuple[str, str], str]] | None:
+    """{runtime: {(file, test): result}} from results/PREFIX-RUNTIME.tsv; None if one is
+    missing."""
+    paths = {r: os.path.join(RES, f"{prefix}-{r}.tsv") for r in RUNTIMES}
     if not all(os.path.exists(p) for p in paths.values()):
-        title = "## runc's bats integration suite"
-        return [title, "", "not run (conformance/run-runc-bats.sh)", ""]
+        return None
     rows: dict[str, dict[tuple[str, str], str]] = {}
     for r, p in paths.items():
         with open(p, newline="") as f:
             reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
             rows[r] = {(x["file"], x["test"]): x["result"] for x in reader}
+    return rows
+
+
+def bats_section() -> list[str]:
+    rows = _bats_rows("runc-bats")
+    if rows is None:
+        title = "## runc's bats integration suite"
+        return [title, "", "not run (conformance/run-runc-bats.sh)", ""]
     files = list(dict.fromkeys(k[0] for k in rows["runc"]))
     count = {r: collections.defaultdict(collections.Counter) for r in RUNTIMES}
     for r in RUNTIMES:
@@ -57,7 +66,8 @@ def bats_section() -> list[str]:
     lines = [
         "## runc's bats integration suite",
         "",
-        f"runc 1.1.5's tests/integration (Debian's source package), run {mtime(paths['pyrunc'])} "
+        "runc 1.1.5's tests/integration (Debian's source package), run "
+        f"{mtime(os.path.join(RES, 'runc-bats-pyrunc.tsv'))} "
         "with `conformance/run-runc-bats.sh`; TAP and TSV in `results/`.",
         "",
         "| file | runc pass / fail / skip | pyrunc pass / fail / skip | pyrunc passes of runc's |",
@@ -101,14 +111,9 @@ def bats_section() -> list[str]:
 
 def rootless_bats_section() -> list[str]:
     title = "## runc's bats integration suite, rootless"
-    paths = {r: os.path.join(RES, f"runc-bats-rootless-{r}.tsv") for r in RUNTIMES}
-    if not all(os.path.exists(p) for p in paths.values()):
+    rows = _bats_rows("runc-bats-rootless")
+    if rows is None:
         return [title, "", "not run (conformance/run-runc-bats-rootless.sh)", ""]
-    rows: dict[str, dict[tuple[str, str], str]] = {}
-    for r, p in paths.items():
-        with open(p, newline="") as f:
-            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-            rows[r] = {(x["file"], x["test"]): x["result"] for x in reader}
 
     def fset(file: str) -> str:  # "[idmap+cgroup] exec.bats" -> "idmap+cgroup"
         return file[1:file.index("]")] if file.startswith("[") else "?"
@@ -123,7 +128,8 @@ def rootless_bats_section() -> list[str]:
         "",
         f"The same suite run as an unprivileged user the way runc's `tests/rootless.sh` does, "
         f"once per feature set (`ROOTLESS_FEATURES`: none, cgroup, idmap, idmap+cgroup), run "
-        f"{mtime(paths['pyrunc'])} with `conformance/run-runc-bats-rootless.sh`; TAP and TSV "
+        f"{mtime(os.path.join(RES, 'runc-bats-rootless-pyrunc.tsv'))} with "
+        "`conformance/run-runc-bats-rootless.sh`; TAP and TSV "
         "in `results/runc-bats-rootless-*`, tests named `[SET] file.bats: test`.",
         "",
         "| feature set | runc pass / fail / skip | pyrunc pass / fail / skip "
