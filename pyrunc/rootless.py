@@ -18,12 +18,6 @@ from pyrunc.errors import ConfigError, UsageError
 DEFAULT_ROOT = "/run/pyrunc"
 
 
-def euid() -> bool:
-    """Whether we run without root: every privileged step must then go through a user
-    namespace of our own."""
-    return os.geteuid() != 0
-
-
 def _honor_xdg() -> bool:
     """runc's shouldHonorXDGRuntimeDir: root in the initial namespace keeps /run/pyrunc even
     when a login set XDG_RUNTIME_DIR (/run/user/0), as before rootless support existed."""

@@ -139,34 +139,17 @@ def update(root: str, cid: str, o: dict) -> None:
                 "Intel RDT/MBA: memory bandwidth")
             raise RuntimeErr(f"{flag}: {what} schema is not enabled (no resctrl filesystem "
                              "is mounted)")
-    if o["resources"]:
-        apply(root, cid, lambda: _from_document(o["resources"]))
-    else:
-        apply(root, cid, lambda: _from_flags(o))
-    if any(rdt.values()):
-        _update_rdt(root, cid, rdt)
+    changes_of = (lambda: _from_document(o["resources"])) if o["resources"] else (
+        lambda: _from_flags(o))
+    apply(root, cid, changes_of, rdt if any(rdt.values()) else None)
 
 
-def _update_rdt(root: str, cid: str, rdt: dict) -> None:
-    """runc's update: both schemas are set from the flags (an absent one becomes empty) and
-    written into the container's resctrl group, which is made if it had none."""
-    from pyrunc.linux import intelrdt
-
-    with S.Locked(root, cid):
-        st = S.load(root, cid)
-        if S.status(root, st) == "stopped":
-            raise RuntimeErr("container not running")
-        lx = (st.get("config") or {}).setdefault("linux", {})
-        new = dict(lx.get("intelRdt") or {}, **rdt)
-        st["intel_rdt"] = intelrdt.update(st.get("intel_rdt"), new, cid, st["pid"])
-        lx["intelRdt"] = new
-        S.save(os.path.join(root, cid), st)
-
-
-def apply(root: str, cid: str, changes_of: Callable[[], dict]) -> None:
+def apply(root: str, cid: str, changes_of: Callable[[], dict], rdt: dict | None = None) -> None:
     """Merge changes into the container's resources and write them to its cgroups; the
     library entry (the shim's Update passes changes_from(its LinuxResources JSON)).
-    changes_of is called once the container is known to be running."""
+    changes_of is called once the container is known to be running. rdt: runc's update of
+    the Intel RDT schemas (both set from the flags, an absent one empty), written into the
+    container's resctrl group, which is made if it had none."""
     from pyrunc.linux import cgroups
 
     with S.Locked(root, cid):
@@ -190,4 +173,10 @@ def apply(root: str, cid: str, changes_of: Callable[[], dict]) -> None:
             else:
                 res.setdefault(section, {}).update(values)
         cgroups.apply_resources(st.get("cgroup") or {}, res, update=True)
+        if rdt is not None:
+            from pyrunc.linux import intelrdt
+
+            new = dict(config["linux"].get("intelRdt") or {}, **rdt)
+            st["intel_rdt"] = intelrdt.update(st.get("intel_rdt"), new, cid, st["pid"])
+            config["linux"]["intelRdt"] = new
         S.save(os.path.join(root, cid), st)

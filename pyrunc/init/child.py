@@ -114,16 +114,15 @@ def stage1(plan, r: int, w: int) -> None:  # noqa: ANN001
         namespaces.join_fds(plan.join_fds)
         flags = plan.new_ns & ~S.CLONE_NEWCGROUP
         if flags & S.CLONE_NEWUSER:
-            unpriv = os.geteuid() != 0  # (before the unshare: then we are nobody)
             S.unshare(S.CLONE_NEWUSER)
             # without root our maps are written by us (or newuidmap) as our own uid, which a
             # non-dumpable process's /proc files (owned by root) refuse: dumpable just for
             # that, as runc's nsexec; nothing else is in this namespace yet
-            if unpriv:
+            if plan.rootless:
                 S.prctl(S.PR_SET_DUMPABLE, 1)
             send(w, "userns")
             wait_go(r)
-            if unpriv:
+            if plan.rootless:
                 S.prctl(S.PR_SET_DUMPABLE, 0)
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)

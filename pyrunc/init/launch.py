@@ -177,7 +177,7 @@ def _converse(launch: Launch, rd: object, w: int, on_hooks: object, on_netdev: o
         if kind == "error":
             raise RuntimeErr(rest)
         if kind == "userns":
-            idmap.write_maps(launch.stage1, plan.uid_maps, plan.gid_maps, deny_setgroups=False)
+            idmap.write_maps(launch.stage1, plan.uid_maps, plan.gid_maps)
             _go(w)
         elif kind == "pid":
             launch.pid = int(rest)

@@ -178,14 +178,9 @@ def create(paths: dict[str, str], rootless: bool = False, explicit: bool = False
         except OSError as e:
             if optional and e.errno in _DENIED:
                 del paths[key]
-                for d in reversed(mine):
-                    os.rmdir(d)
+                _rmdirs(mine)
                 continue
-            for d in reversed(made + mine):  # nothing left behind
-                try:
-                    os.rmdir(d)
-                except OSError:
-                    pass
+            _rmdirs(made + mine)  # nothing left behind
             raise RuntimeErr(  # (runc's words, which its tests look for)
                 f"linux.cgroupsPath: unable to apply cgroup configuration: cannot create or "
                 f"join cgroup {path}: {(e.strerror or '').lower()}"
@@ -196,6 +191,15 @@ def create(paths: dict[str, str], rootless: bool = False, explicit: bool = False
 
         cgroup_v2.enable_controllers(hierarchies()[UNIFIED][0], paths[UNIFIED])
     return made
+
+
+def _rmdirs(dirs: list[str]) -> None:
+    """Undo mkdirs (children last in the list), as far as they go."""
+    for d in reversed(dirs):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 class SelfJoin:

@@ -18,13 +18,11 @@ def _fmt(maps: list[dict]) -> bytes:
     return "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps).encode()
 
 
-def write_maps(pid: int, uid_maps: list[dict], gid_maps: list[dict], deny_setgroups: bool) -> None:
+def write_maps(pid: int, uid_maps: list[dict], gid_maps: list[dict]) -> None:
     if os.geteuid() != 0:
         _write_unprivileged(pid, uid_maps, gid_maps)
         return
     for name, maps in (("uid_map", uid_maps), ("gid_map", gid_maps)):
-        if name == "gid_map" and deny_setgroups:
-            _write(f"/proc/{pid}/setgroups", b"deny")
         if maps:
             _write(f"/proc/{pid}/{name}", _fmt(maps))
 
@@ -85,12 +83,20 @@ def host_id(maps: list[dict], cid: int) -> int:
     return -1
 
 
+_in_userns: bool | None = None  # (the answer, once known)
+
+
 def running_in_userns() -> bool:
     """runc's userns.RunningInUserNS: anything but the full identity map means a user namespace
-    (and no /proc/self/uid_map means a kernel without them)."""
-    try:
-        with open("/proc/self/uid_map") as f:
-            lines = [ln.split() for ln in f.read().splitlines() if ln.strip()]
-    except OSError:
-        return False
-    return lines != [["0", "0", "4294967295"]]
+    (and no /proc/self/uid_map means a kernel without them). Asked by several steps of one
+    create, so read once per process: it is the runtime's answer, which a child forked after
+    making a user namespace of its own still gets (its callers ask whether *we* run in one)."""
+    global _in_userns
+    if _in_userns is None:
+        try:
+            with open("/proc/self/uid_map") as f:
+                lines = [ln.split() for ln in f.read().splitlines() if ln.strip()]
+        except OSError:
+            lines = [["0", "0", "4294967295"]]
+        _in_userns = lines != [["0", "0", "4294967295"]]
+    return _in_userns

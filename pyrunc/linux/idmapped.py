@@ -77,7 +77,7 @@ def _userns(uid_maps: list[dict], gid_maps: list[dict]) -> int:
             code = got[0] if got else 0
             raise RuntimeErr(f"idmapped mount: unshare(CLONE_NEWUSER): "
                              f"{os.strerror(code) if code else 'failed'}")
-        idmap.write_maps(pid, uid_maps, gid_maps, deny_setgroups=False)
+        idmap.write_maps(pid, uid_maps, gid_maps)
         return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     finally:
         os.close(r1)

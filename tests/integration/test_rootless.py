@@ -183,8 +183,8 @@ def _user_pids(user: User) -> list[int]:
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                if os.stat(f"/proc/{name}").st_uid != user.uid and os.stat(
-                        f"/proc/{name}").st_uid not in ids:
+                uid = os.stat(f"/proc/{name}").st_uid
+                if uid != user.uid and uid not in ids:
                     continue
                 with open(f"/proc/{name}/stat", "rb") as f:
                     if f.read().rsplit(b")", 1)[1].split()[0] != b"Z":
